@@ -1,0 +1,3 @@
+"""distributor: press-release distribution and embargo scheduling."""
+
+__version__ = "0.1.0"

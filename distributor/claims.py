@@ -1,0 +1,130 @@
+"""The database side of sending: claiming deliveries and recording what became of them.
+
+A claim is one conditional UPDATE (pending to sending) that also requires the send to be
+armed and its embargo to have passed, so the embargo and a cancellation are checked at the
+moment of the claim, and no two workers can ever hold the same delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy.orm import Session
+
+from distributor.message import Recipient
+from distributor.models import Contact, Delivery, DeliveryEvent, Release, Send
+from distributor.states import DeliveryState, SendState
+
+
+@dataclass(frozen=True, slots=True)
+class SendSnapshot:
+    send_id: int
+    state: SendState
+    embargo_at: datetime
+    release: Release
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivery_id: int
+    state: DeliveryState
+    smtp_reply: str | None = None
+    error: str | None = None
+
+
+def load_send(session: Session, send_id: int) -> SendSnapshot | None:
+    row = session.execute(
+        select(Send, Release).join(Release, Release.id == Send.release_id).where(Send.id == send_id)
+    ).first()
+    if row is None:
+        return None
+    send, release = row
+    return SendSnapshot(send.id, send.state, send.embargo_at, release)
+
+
+def claim_deliveries(
+    session: Session, *, send_id: int, batch_no: int, now: datetime, limit: int
+) -> list[Recipient]:
+    candidates = session.execute(
+        select(Delivery.id, Contact.email, Contact.name)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.batch_no == batch_no,
+            Delivery.state == DeliveryState.PENDING,
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+        .with_for_update(of=Delivery, skip_locked=True)
+    ).all()
+    if not candidates:
+        return []
+    send_is_live = exists().where(
+        Send.id == send_id, Send.state == SendState.ARMED, Send.embargo_at <= now
+    )
+    claimed_ids = set(
+        session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.id.in_([c[0] for c in candidates]),
+                Delivery.state == DeliveryState.PENDING,
+                send_is_live,
+            )
+            .values(state=DeliveryState.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
+            .returning(Delivery.id)
+        )
+    )
+    if claimed_ids:
+        session.execute(
+            insert(DeliveryEvent),
+            [
+                {"delivery_id": i, "at": now, "state": DeliveryState.SENDING}
+                for i in sorted(claimed_ids)
+            ],
+        )
+    return [
+        Recipient(delivery_id=i, email=email, name=name)
+        for i, email, name in candidates
+        if i in claimed_ids
+    ]
+
+
+def record_outcomes(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+    if not outcomes:
+        return
+    delivery = cast(Table, Delivery.__table__)
+    session.execute(
+        update(delivery)
+        .where(delivery.c.id == bindparam("delivery_id"), delivery.c.state == "sending")
+        .values(
+            state=bindparam("new_state"),
+            finished_at=now,
+            smtp_reply=bindparam("reply"),
+            error=bindparam("failure"),
+        ),
+        [
+            {
+                "delivery_id": o.delivery_id,
+                "new_state": o.state.value,
+                "reply": o.smtp_reply,
+                "failure": o.error,
+            }
+            for o in outcomes
+        ],
+    )
+    session.execute(
+        insert(DeliveryEvent),
+        [
+            {
+                "delivery_id": o.delivery_id,
+                "at": now,
+                "state": o.state,
+                "detail": o.smtp_reply or o.error,
+            }
+            for o in outcomes
+        ],
+    )

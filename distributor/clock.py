@@ -1,0 +1,52 @@
+"""Time as a service: the real clock, and a manual one for tests of pure logic."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that only moves when told to; sleeping advances it."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs a timezone-aware start")
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+
+def sleep_until(clock: Clock, instant: datetime, *, at_most: float) -> None:
+    """Sleep until `instant` (or `at_most` seconds), waking early to absorb timer slack."""
+    remaining = (instant - clock.now()).total_seconds()
+    while remaining > 0 and at_most > 0:
+        step = min(remaining, at_most, 0.5)
+        clock.sleep(step)
+        at_most -= step
+        remaining = (instant - clock.now()).total_seconds()

@@ -1,0 +1,154 @@
+"""What a press officer does to a send: schedule it under embargo, or cancel it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from distributor.database import rows_affected
+from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
+from distributor.lists import get_lists
+from distributor.models import Delivery, DeliveryEvent, ListMembership, Send, SendList
+from distributor.releases import get_release
+from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendState
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledSend:
+    send_id: int
+    recipients: int
+    embargo_at: datetime
+
+
+def schedule_send(
+    session: Session,
+    *,
+    release_id: int,
+    list_names: Sequence[str],
+    embargo_at: datetime,
+    embargo_zone: str,
+    now: datetime,
+    batch_size: int,
+) -> ScheduledSend:
+    """Create the send and one pending delivery per distinct contact on the chosen lists."""
+    if embargo_at.tzinfo is None:
+        raise InvalidEmbargoError("the embargo instant must be timezone-aware")
+    if embargo_at <= now:
+        raise InvalidEmbargoError(f"the embargo {embargo_at:%Y-%m-%d %H:%M:%S} UTC is in the past")
+    if not list_names:
+        raise NotFoundError("choose at least one media list to send to (--to LIST)")
+    release = get_release(session, release_id)
+    media_lists = get_lists(session, list(dict.fromkeys(list_names)))
+    send = Send(
+        release_id=release.id,
+        state=SendState.SCHEDULED,
+        embargo_at=embargo_at,
+        embargo_zone=embargo_zone,
+        created_at=now,
+    )
+    session.add(send)
+    session.flush()
+    session.add_all(SendList(send_id=send.id, list_id=m.id) for m in media_lists)
+    recipients = _materialise_deliveries(
+        session, send_id=send.id, list_ids=[m.id for m in media_lists], batch_size=batch_size
+    )
+    if recipients == 0:
+        raise NotFoundError("the chosen lists have no contacts; add contacts before scheduling")
+    _record_events(session, send_id=send.id, state=DeliveryState.PENDING, at=now)
+    return ScheduledSend(send_id=send.id, recipients=recipients, embargo_at=embargo_at)
+
+
+def _materialise_deliveries(
+    session: Session, *, send_id: int, list_ids: list[int], batch_size: int
+) -> int:
+    audience = (
+        select(ListMembership.contact_id)
+        .where(ListMembership.list_id.in_(list_ids))
+        .distinct()
+        .subquery()
+    )
+    numbered = select(
+        literal(send_id),
+        audience.c.contact_id,
+        (func.row_number().over(order_by=audience.c.contact_id) - 1) // batch_size,
+        literal(DeliveryState.PENDING.value),
+        literal(0),
+    )
+    result = session.execute(
+        insert(Delivery).from_select(
+            ["send_id", "contact_id", "batch_no", "state", "attempts"], numbered
+        )
+    )
+    return rows_affected(result)
+
+
+def _record_events(
+    session: Session,
+    *,
+    send_id: int,
+    state: DeliveryState,
+    at: datetime,
+    only_state: DeliveryState | None = None,
+) -> None:
+    chosen = select(Delivery.id, literal(at, DeliveryEvent.at.type), literal(state.value)).where(
+        Delivery.send_id == send_id
+    )
+    if only_state is not None:
+        chosen = chosen.where(Delivery.state == only_state)
+    session.execute(insert(DeliveryEvent).from_select(["delivery_id", "at", "state"], chosen))
+
+
+def get_send(session: Session, send_id: int) -> Send:
+    send = session.get(Send, send_id)
+    if send is None:
+        raise NotFoundError(f"no send with id {send_id}; see `distributor status`")
+    return send
+
+
+def cancel_send(session: Session, *, send_id: int, now: datetime) -> int:
+    """Cancel a send that has not gone out; returns how many deliveries were cancelled.
+
+    Deliveries a worker has already claimed finish; everything still pending stops here,
+    and workers check the send's state again before every claim.
+    """
+    send = get_send(session, send_id)
+    cancelled = session.execute(
+        update(Send)
+        .where(Send.id == send_id, Send.state.in_(ACTIVE_SEND_STATES))
+        .values(state=SendState.CANCELLED, cancelled_at=now)
+    )
+    if rows_affected(cancelled) != 1:
+        raise InvalidStateError(
+            f"send {send_id} is {send.state.value} and can no longer be cancelled"
+        )
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.PENDING)
+        .values(state=DeliveryState.CANCELLED, finished_at=now)
+    )
+    # No delivery of an active send was cancelled before, so these are exactly the ones just hit.
+    _record_events(
+        session,
+        send_id=send_id,
+        state=DeliveryState.CANCELLED,
+        at=now,
+        only_state=DeliveryState.CANCELLED,
+    )
+    return rows_affected(result)
+
+
+def cancel_release(session: Session, *, release_id: int, now: datetime) -> dict[int, int]:
+    """Cancel every send of a release that has not gone out; maps send id to deliveries stopped."""
+    get_release(session, release_id)
+    active = session.scalars(
+        select(Send.id).where(Send.release_id == release_id, Send.state.in_(ACTIVE_SEND_STATES))
+    ).all()
+    if not active:
+        raise InvalidStateError(
+            f"release {release_id} has no scheduled send to cancel; see `distributor status`"
+        )
+    return {send_id: cancel_send(session, send_id=send_id, now=now) for send_id in active}

@@ -1,0 +1,93 @@
+"""Sending one batch: claim a chunk, build each message, transmit it, record the results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from distributor.claims import Outcome, claim_deliveries, load_send, record_outcomes
+from distributor.clock import Clock, sleep_until
+from distributor.errors import TransportError
+from distributor.message import Recipient
+from distributor.states import DeliveryState, SendState
+from distributor.transport import Envelope, MailTransport
+
+# Builds the bytes of one message; made once per batch from the send's rendered release.
+BuildMessage = Callable[[Recipient], bytes]
+
+
+@dataclass(slots=True)
+class BatchReport:
+    send_id: int
+    batch_no: int
+    sent: int = 0
+    failed: int = 0
+    skipped_reason: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJob:
+    send_id: int
+    batch_no: int
+    envelope_sender: str
+    claim_chunk: int
+    # How long a batch that arrived early may wait for its embargo (the arming lead).
+    max_wait: timedelta
+
+
+def deliver_batch(
+    job: BatchJob,
+    *,
+    sessions: sessionmaker[Session],
+    transport: MailTransport,
+    make_builder: Callable[..., BuildMessage],
+    clock: Clock,
+) -> BatchReport:
+    report = BatchReport(job.send_id, job.batch_no)
+    with sessions() as session:
+        snapshot = load_send(session, job.send_id)
+    if snapshot is None or snapshot.state is not SendState.ARMED:
+        report.skipped_reason = "send is not armed" if snapshot else "send does not exist"
+        return report
+    sleep_until(clock, snapshot.embargo_at, at_most=job.max_wait.total_seconds())
+    build = make_builder(snapshot)
+    while True:
+        now = clock.now()
+        with sessions.begin() as session:
+            recipients = claim_deliveries(
+                session,
+                send_id=job.send_id,
+                batch_no=job.batch_no,
+                now=now,
+                limit=job.claim_chunk,
+            )
+        if not recipients:
+            break
+        outcomes = [_transmit(r, build, transport, job.envelope_sender) for r in recipients]
+        with sessions.begin() as session:
+            record_outcomes(session, outcomes, now=clock.now())
+        for outcome in outcomes:
+            if outcome.state is DeliveryState.SENT:
+                report.sent += 1
+            else:
+                report.failed += 1
+                report.errors.append(outcome.error or "")
+    return report
+
+
+def _transmit(
+    recipient: Recipient, build: BuildMessage, transport: MailTransport, sender: str
+) -> Outcome:
+    try:
+        data = build(recipient)
+    except (ValueError, TypeError) as exc:
+        return Outcome(recipient.delivery_id, DeliveryState.FAILED, error=f"cannot build: {exc}")
+    try:
+        reply = transport.send(Envelope(sender=sender, recipient=recipient.email, data=data))
+    except TransportError as exc:
+        return Outcome(recipient.delivery_id, DeliveryState.FAILED, error=str(exc))
+    return Outcome(recipient.delivery_id, DeliveryState.SENT, smtp_reply=reply)

@@ -1,0 +1,38 @@
+"""The state machines of a send and of each delivery."""
+
+from __future__ import annotations
+
+import enum
+
+
+class SendState(enum.StrEnum):
+    SCHEDULED = "scheduled"  # waiting for the embargo to come within the arming window
+    ARMED = "armed"  # batches handed to workers, who send at the embargo instant
+    COMPLETED = "completed"  # every delivery reached a final state
+    CANCELLED = "cancelled"  # withdrawn before the embargo; pending deliveries were cancelled
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"  # waiting for the embargo and a worker
+    SENDING = "sending"  # claimed by one worker, being transmitted now
+    SENT = "sent"  # accepted by the mail relay
+    DEFERRED = "deferred"  # temporary failure (SMTP 4xx); to be retried later
+    FAILED = "failed"  # permanent failure, or the outcome could not be known
+    BOUNCED = "bounced"  # accepted, then bounced back by the recipient's server
+    SUPPRESSED = "suppressed"  # not sent: the address is on the suppression list
+    CANCELLED = "cancelled"  # not sent: the send was cancelled first
+
+
+ACTIVE_SEND_STATES = frozenset({SendState.SCHEDULED, SendState.ARMED})
+
+# A delivery in one of these states will not change again without a human.
+FINAL_DELIVERY_STATES = frozenset(
+    {
+        DeliveryState.SENT,
+        DeliveryState.FAILED,
+        DeliveryState.BOUNCED,
+        DeliveryState.SUPPRESSED,
+        DeliveryState.CANCELLED,
+    }
+)
+UNFINISHED_DELIVERY_STATES = frozenset(set(DeliveryState) - FINAL_DELIVERY_STATES)

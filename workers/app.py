@@ -1,0 +1,51 @@
+"""The Celery app, configured from the same typed settings as everything else."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from distributor.settings import EMBEDDED_BROKER, Settings
+
+
+def broker_options(settings: Settings) -> dict[str, object]:
+    if settings.broker_url == EMBEDDED_BROKER:
+        queue_dir = settings.broker_dir / "queue"
+        processed_dir = settings.broker_dir / "processed"
+        control_dir = settings.broker_dir / "control"
+        for folder in (queue_dir, processed_dir, control_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return {
+            "control_folder": str(control_dir),
+            "data_folder_in": str(queue_dir),
+            "data_folder_out": str(queue_dir),
+            "processed_folder": str(processed_dir),
+            "store_processed": False,
+            "polling_interval": 0.05,
+        }
+    # Batches carry an ETA of at most the arming lead; far below Redis's visibility timeout.
+    return {"visibility_timeout": 3600}
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("distributor", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        broker_transport_options=broker_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_default_queue=settings.queue_name,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+    )
+    if settings.broker_url == EMBEDDED_BROKER:
+        # The filesystem transport has no fanout exchange, which remote control needs.
+        app.conf.worker_enable_remote_control = False
+    return app
+
+
+app = create_app(Settings())
