@@ -1,0 +1,275 @@
+"""The production compose file: valid for docker-compose, and shaped as docs/deployment.md says."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from distributor.settings import DEVELOPMENT_SECRET, Environment, Settings
+from tests.support.services import require
+
+COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+
+SERVICES = {"postgres", "redis", "migrate", "worker", "scheduler", "mailpit"}
+LONG_RUNNING = ("postgres", "redis", "worker", "scheduler", "mailpit")
+APP_SERVICES = ("migrate", "worker", "scheduler")
+SCALABLE = ("worker", "scheduler")
+REQUIRED_VARIABLES = ("DISTRIBUTOR_SECRET_KEY", "POSTGRES_PASSWORD")
+
+SECRET = "compose-test-secret"
+PASSWORD = "compose-test-password"
+
+
+# --- the file as written, read with PyYAML -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), f"{COMPOSE_FILE.name} is not a YAML mapping"
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    found = compose.get("services")
+    assert isinstance(found, dict), f"{COMPOSE_FILE.name} has no services mapping"
+    return found
+
+
+def environment_of(service: dict[str, Any]) -> dict[str, str | None]:
+    """A service's environment as a mapping, whichever of the two compose forms it uses."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (str(item).partition("=") for item in env)
+        return {key: value if sep else None for key, sep, value in pairs}
+    return {key: None if value is None else str(value) for key, value in env.items()}
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+def dependency(service: dict[str, Any], name: str) -> str | None:
+    """The condition a service waits for on `name`, or None if it does not wait for it."""
+    depends_on = service.get("depends_on") or {}
+    if isinstance(depends_on, list):
+        return "service_started" if name in depends_on else None
+    if name not in depends_on:
+        return None
+    condition = (depends_on[name] or {}).get("condition", "service_started")
+    return str(condition)
+
+
+def test_all_services_exist(services: dict[str, Any]) -> None:
+    missing = sorted(SERVICES - services.keys())
+    assert not missing, f"missing services: {missing}"
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_long_running_services_have_a_healthcheck(services: dict[str, Any], name: str) -> None:
+    healthcheck = services[name].get("healthcheck") or {}
+    assert not healthcheck.get("disable"), f"{name} disables its healthcheck"
+    test = healthcheck.get("test")
+    assert test, f"{name} has no healthcheck"
+    if isinstance(test, list):
+        assert test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, f"{name}: {test!r}"
+
+
+@pytest.mark.parametrize("name", SCALABLE)
+def test_scalable_services_have_no_fixed_name_or_ports(services: dict[str, Any], name: str) -> None:
+    assert "container_name" not in services[name], f"{name} cannot scale with a container_name"
+    assert not services[name].get("ports"), f"{name} cannot scale with published ports"
+
+
+def test_processes_run_the_right_commands(services: dict[str, Any]) -> None:
+    assert command_of(services["migrate"])[-3:] == ["distributor", "db", "upgrade"]
+    assert command_of(services["worker"])[-2:] == ["distributor", "worker"]
+    assert command_of(services["scheduler"])[-2:] == ["distributor", "scheduler"]
+
+
+def test_migrate_runs_once_after_postgres_is_healthy(services: dict[str, Any]) -> None:
+    migrate = services["migrate"]
+    # Quoted on purpose: a bare `no` is YAML for false.
+    assert migrate.get("restart") == "no", f"migrate restarts: {migrate.get('restart')!r}"
+    assert dependency(migrate, "postgres") == "service_healthy"
+
+
+@pytest.mark.parametrize("name", SCALABLE)
+def test_processes_wait_for_migrations_and_the_broker(services: dict[str, Any], name: str) -> None:
+    assert dependency(services[name], "migrate") == "service_completed_successfully"
+    assert dependency(services[name], "redis") == "service_healthy"
+
+
+def test_app_services_share_one_environment(services: dict[str, Any]) -> None:
+    first, *others = (environment_of(services[name]) for name in APP_SERVICES)
+    for name, env in zip(APP_SERVICES[1:], others, strict=True):
+        assert env == first, f"{name} is configured differently from {APP_SERVICES[0]}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_environment_is_production_with_postgres_and_redis(
+    services: dict[str, Any], name: str
+) -> None:
+    env = environment_of(services[name])
+    assert env.get("DISTRIBUTOR_ENVIRONMENT") == Environment.PRODUCTION.value
+    assert (env.get("DISTRIBUTOR_BROKER_URL") or "").startswith("redis://redis:")
+    database_url = env.get("DISTRIBUTOR_DATABASE_URL") or ""
+    assert database_url.startswith("postgresql+psycopg://"), database_url
+    assert "@postgres:5432/" in database_url, database_url
+    assert "mailpit:1025" in (env.get("DISTRIBUTOR_SMTP_URL") or "")
+
+
+def required_variable(value: str | None, variable: str) -> bool:
+    """Whether `value` is exactly `${variable:?message}`: taken from the environment, or fail."""
+    return bool(value) and re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", value or "") is not None
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_secrets_are_not_hard_coded(services: dict[str, Any], name: str) -> None:
+    env = environment_of(services[name])
+    assert required_variable(env.get("DISTRIBUTOR_SECRET_KEY"), "DISTRIBUTOR_SECRET_KEY"), env.get(
+        "DISTRIBUTOR_SECRET_KEY"
+    )
+    database_url = env.get("DISTRIBUTOR_DATABASE_URL") or ""
+    password = re.search(r"^[^:]+://[^:@/]+:(.*)@[^@]+$", database_url)
+    assert password, f"the database URL has no password: {database_url}"
+    assert required_variable(password.group(1), "POSTGRES_PASSWORD"), database_url
+
+
+def test_postgres_password_is_not_hard_coded(services: dict[str, Any]) -> None:
+    env = environment_of(services["postgres"])
+    assert required_variable(env.get("POSTGRES_PASSWORD"), "POSTGRES_PASSWORD"), env
+
+
+def test_development_secret_is_nowhere_in_the_file() -> None:
+    assert DEVELOPMENT_SECRET not in COMPOSE_FILE.read_text(encoding="utf-8")
+
+
+def test_postgres_keeps_its_data_in_a_named_volume(compose: dict[str, Any]) -> None:
+    named = set((compose.get("volumes") or {}).keys())
+    mounts = compose["services"]["postgres"].get("volumes") or []
+    sources = {str(m).split(":", 1)[0] if isinstance(m, str) else m.get("source") for m in mounts}
+    assert sources & named, f"postgres mounts {mounts!r}, named volumes are {sorted(named)}"
+
+
+def test_mailpit_publishes_its_web_ui(services: dict[str, Any]) -> None:
+    mailpit = services["mailpit"]
+    assert str(mailpit.get("image", "")).startswith("axllent/mailpit")
+    ports = [str(p) for p in mailpit.get("ports") or []]
+    assert any(re.search(r"(^|:)8025$", p) for p in ports), f"8025 is not published: {ports}"
+
+
+# --- the file as docker-compose reads it ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def docker_compose() -> str:
+    path = shutil.which("docker-compose")
+    require(path is not None, "docker-compose")
+    assert path is not None
+    return path
+
+
+def run_compose(
+    executable: str, tmp_path: Path, variables: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` with only `variables` set: no stray .env, no inherited values."""
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.touch()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DISTRIBUTOR_", "POSTGRES_", "COMPOSE_"))
+    }
+    env.update(variables)
+    return subprocess.run(
+        [executable, "--env-file", str(empty_env_file), "-f", str(COMPOSE_FILE), "config", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def failure_message(result: subprocess.CompletedProcess[str]) -> str:
+    return (result.stderr or result.stdout).strip()
+
+
+def test_docker_compose_accepts_the_file(docker_compose: str, tmp_path: Path) -> None:
+    result = run_compose(
+        docker_compose,
+        tmp_path,
+        {"DISTRIBUTOR_SECRET_KEY": SECRET, "POSTGRES_PASSWORD": PASSWORD},
+        "-q",
+    )
+    if result.returncode != 0:
+        pytest.fail(f"docker-compose rejects {COMPOSE_FILE.name}:\n{failure_message(result)}")
+
+
+@pytest.fixture
+def resolved(docker_compose: str, tmp_path: Path) -> dict[str, Any]:
+    result = run_compose(
+        docker_compose,
+        tmp_path,
+        {
+            "DISTRIBUTOR_SECRET_KEY": SECRET,
+            "POSTGRES_PASSWORD": PASSWORD,
+            "DISTRIBUTOR_SMTP_URL": "smtp://relay.example.org:587?starttls=true",
+        },
+    )
+    if result.returncode != 0:
+        pytest.fail(f"docker-compose rejects {COMPOSE_FILE.name}:\n{failure_message(result)}")
+    config = yaml.safe_load(result.stdout)
+    assert isinstance(config, dict)
+    return config
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_variables_reach_every_process(resolved: dict[str, Any], name: str) -> None:
+    env = environment_of(resolved["services"][name])
+    assert env["DISTRIBUTOR_SECRET_KEY"] == SECRET
+    assert f":{PASSWORD}@postgres:" in (env["DISTRIBUTOR_DATABASE_URL"] or "")
+    assert env["DISTRIBUTOR_SMTP_URL"] == "smtp://relay.example.org:587?starttls=true"
+    assert environment_of(resolved["services"]["postgres"])["POSTGRES_PASSWORD"] == PASSWORD
+
+
+def test_production_settings_accept_the_environment(
+    resolved: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("DISTRIBUTOR_"):
+            monkeypatch.delenv(key)
+    for key, value in environment_of(resolved["services"]["worker"]).items():
+        if value is not None:
+            monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.environment is Environment.PRODUCTION
+    assert settings.secret_key == SECRET
+
+
+@pytest.mark.parametrize("missing", REQUIRED_VARIABLES)
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_missing_required_variable_is_refused_by_name(
+    docker_compose: str, tmp_path: Path, missing: str, value: str | None
+) -> None:
+    variables = {"DISTRIBUTOR_SECRET_KEY": SECRET, "POSTGRES_PASSWORD": PASSWORD}
+    if value is None:
+        del variables[missing]
+    else:
+        variables[missing] = value
+    result = run_compose(docker_compose, tmp_path, variables, "-q")
+    assert result.returncode != 0, f"docker-compose accepted the file without {missing}"
+    # The tool prints the whole environment it was interpolating; the user's message is last.
+    message = failure_message(result).splitlines()[-1].rsplit(": ", 1)[-1]
+    assert missing in message, f"the error does not name {missing}: {failure_message(result)}"
