@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,8 @@ from distributor.models import Contact
 
 REQUIRED_COLUMNS = ("email", "name")
 OPTIONAL_COLUMNS = ("outlet",)
+# The length of the name and outlet columns in the database.
+MAX_TEXT_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +53,14 @@ def normalise_email(raw: str) -> str:
 
 
 def parse_contacts_csv(stream: TextIO) -> ParsedContacts:
-    """Validate every row; problems name the line number (the header is line 1)."""
+    """Validate every row; problems name the line a row starts on (the header is line 1)."""
     parsed = ParsedContacts()
-    reader = csv.DictReader(stream)
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    reader = csv.reader(stream)
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+    except csv.Error as exc:
+        parsed.problems.append(f"line 1: cannot read the header: {exc}")
+        return parsed
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         found = ", ".join(header) if header else "no header at all"
@@ -62,14 +69,31 @@ def parse_contacts_csv(stream: TextIO) -> ParsedContacts:
             f"the header needs {', '.join(REQUIRED_COLUMNS)}"
         )
         return parsed
-    reader.fieldnames = header
+    repeated = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if header.count(c) > 1]
+    if repeated:
+        parsed.problems.extend(
+            f"line 1: the column {column} appears more than once; keep only one"
+            for column in repeated
+        )
+        return parsed
     first_line_of: dict[str, int] = {}
-    for record in reader:
-        line = reader.line_num
-        if None in record:
+    while True:
+        # A quoted field may span lines: a row is reported by the line it starts on.
+        line = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            parsed.problems.append(f"line {line}: cannot read the file from here on: {exc}")
+            break
+        if not fields:
+            continue  # a blank line
+        if len(fields) > len(header):
             parsed.problems.append(f"line {line}: more fields than the header has columns")
             continue
-        raw_email = (record.get("email") or "").strip()
+        record = dict(zip(header, fields, strict=False))
+        raw_email = record.get("email", "").strip()
         if not raw_email:
             parsed.problems.append(f"line {line}: the email is empty")
             continue
@@ -78,12 +102,12 @@ def parse_contacts_csv(stream: TextIO) -> ParsedContacts:
         except EmailNotValidError as exc:
             parsed.problems.append(f"line {line}: {raw_email!r} is not a valid address: {exc}")
             continue
-        row = ContactRow(
-            line=line,
-            email=email,
-            name=(record.get("name") or "").strip(),
-            outlet=(record.get("outlet") or "").strip(),
-        )
+        name, outlet = _clean(record.get("name", "")), _clean(record.get("outlet", ""))
+        problem = _text_problem("name", name) or _text_problem("outlet", outlet)
+        if problem:
+            parsed.problems.append(f"line {line}: {problem}")
+            continue
+        row = ContactRow(line=line, email=email, name=name, outlet=outlet)
         if row.key in first_line_of:
             parsed.problems.append(
                 f"line {line}: {raw_email!r} is the same address as line {first_line_of[row.key]}"
@@ -93,6 +117,20 @@ def parse_contacts_csv(stream: TextIO) -> ParsedContacts:
         first_line_of[row.key] = line
         parsed.rows.append(row)
     return parsed
+
+
+def _clean(value: str) -> str:
+    """Surrounding space dropped, and any run of spaces or line breaks inside made one space."""
+    return " ".join(value.split())
+
+
+def _text_problem(column: str, value: str) -> str | None:
+    control = next((ch for ch in value if unicodedata.category(ch) == "Cc"), None)
+    if control is not None:
+        return f"the {column} contains a control character ({control!r}); remove it"
+    if len(value) > MAX_TEXT_LENGTH:
+        return f"the {column} is {len(value)} characters long; keep it to {MAX_TEXT_LENGTH}"
+    return None
 
 
 def import_contacts(

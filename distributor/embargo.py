@@ -41,12 +41,13 @@ def _describe(instant: datetime, zone: ZoneInfo) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({instant:%H:%M} UTC)"
 
 
-def _first_instant_after_jump(start: datetime, zone: ZoneInfo) -> datetime:
-    offset = start.astimezone(zone).utcoffset()
-    instant = start
+def _jump(start: datetime, zone: ZoneInfo) -> tuple[datetime, timedelta]:
+    """The first instant after `start` at which the zone's offset changes, and the old offset."""
+    instant = start.replace(second=0, microsecond=0)
+    offset = instant.astimezone(zone).utcoffset() or timedelta(0)
     while instant.astimezone(zone).utcoffset() == offset:
         instant += timedelta(minutes=1)
-    return instant
+    return instant, offset
 
 
 def localize(local: datetime, zone: ZoneInfo) -> datetime:
@@ -60,12 +61,16 @@ def localize(local: datetime, zone: ZoneInfo) -> datetime:
     if early_utc == late_utc:
         return early_utc
     if early_utc.astimezone(zone).replace(tzinfo=None) != local:
-        # In a gap fold=0 maps past the jump and fold=1 before it; name the instants around it.
-        transition = _first_instant_after_jump(min(early_utc, late_utc), zone)
-        last_before = transition - timedelta(minutes=1)
+        # In a gap fold=0 reads the time with the offset before the jump, which lands after it,
+        # and fold=1 with the offset after it, which lands before it: name both readings.
+        transition, old_offset = _jump(late_utc, zone)
+        before = transition.replace(tzinfo=None) + old_offset
+        after = transition.astimezone(zone)
         raise InvalidEmbargoError(
-            f"{shown} does not exist in {zone.key}: the clocks jump forward then. "
-            f"Choose {_describe(last_before, zone)} or {_describe(transition, zone)}"
+            f"{shown} does not exist in {zone.key}: the clocks jump forward from "
+            f"{before:%H:%M} to {after:%H:%M} then. It would be either "
+            f"{_describe(late_utc, zone)} or {_describe(early_utc, zone)}; "
+            "give one of those times instead"
         )
     raise InvalidEmbargoError(
         f"{shown} happens twice in {zone.key}: the clocks go back then. "

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from email_validator import EmailNotValidError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from distributor.contacts_import import normalise_email
 from distributor.errors import DistributorError, NotFoundError
 from distributor.models import Contact, ListMembership, MediaList
 
@@ -38,13 +40,14 @@ def get_lists(session: Session, names: Sequence[str]) -> list[MediaList]:
 def add_to_list(session: Session, list_name: str, emails: Sequence[str]) -> int:
     """Put existing contacts on a list; returns how many were newly added."""
     (media_list,) = get_lists(session, [list_name])
-    keys = {email.strip().lower() for email in emails}
+    # The same key the import gives an address, so any spelling of a mailbox finds it.
+    given = {_key(email): email.strip() for email in emails}
     contacts = dict(
         session.execute(
-            select(Contact.email_key, Contact.id).where(Contact.email_key.in_(keys))
+            select(Contact.email_key, Contact.id).where(Contact.email_key.in_(given))
         ).all()
     )
-    unknown = sorted(keys - contacts.keys())
+    unknown = sorted(given[key] for key in given.keys() - contacts.keys())
     if unknown:
         raise NotFoundError(
             f"no contact with the address(es) {', '.join(unknown)}; import them first"
@@ -58,6 +61,13 @@ def add_to_list(session: Session, list_name: str, emails: Sequence[str]) -> int:
     session.add_all(ListMembership(list_id=media_list.id, contact_id=cid) for cid in new)
     session.flush()
     return len(new)
+
+
+def _key(email: str) -> str:
+    try:
+        return normalise_email(email).lower()
+    except EmailNotValidError:
+        return email.strip().lower()
 
 
 def list_sizes(session: Session) -> list[tuple[str, int]]:

@@ -28,7 +28,10 @@ class ReleaseDraft:
 def parse_release_text(text: str) -> ReleaseDraft:
     """First non-empty line: headline; a date on its own line next: dateline; then the body,
     with everything after a 'Notes to editors' line kept as notes."""
-    lines = text.replace("\r\n", "\n").strip().split("\n")
+    # Text pasted from a web page or a word processor brings a byte order mark, no-break
+    # spaces between words and trailing spaces; none of them belongs in an email.
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+    lines = [line.rstrip() for line in text.strip().split("\n")]
     if not lines or not lines[0].strip():
         raise DistributorError("the release is empty: the first line should be its headline")
     headline = lines[0].strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from distributor.cli import contacts, database, lists, operate, release
 from distributor.errors import DistributorError
@@ -27,3 +28,13 @@ def main() -> None:
     except DistributorError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except DBAPIError as exc:
+        # A missing schema or an unreachable server is the setup's fault, not a bug to trace.
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        typer.secho(
+            f"error: cannot use the database: {reason}; check DISTRIBUTOR_DATABASE_URL, "
+            "and run `distributor db upgrade` if the schema is missing or out of date",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        sys.exit(1)

@@ -31,7 +31,9 @@ def create(
 def schedule(
     release_id: int,
     embargo: str = typer.Option(..., help='Local time, "YYYY-MM-DD HH:MM".'),
-    tz: str = typer.Option(..., help="IANA time zone of that local time, e.g. Europe/London."),
+    # Not required by the parser, so that a missing zone gets the same clear error as an
+    # empty one rather than a usage message.
+    tz: str = typer.Option("", help="IANA time zone of that local time, e.g. Europe/London."),
     to: list[str] = typer.Option(..., help="Media list(s) to send to; repeat for several."),
 ) -> None:
     """Schedule a release to lists; it goes out at the embargo instant."""
