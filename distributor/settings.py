@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         10.0, gt=0, le=300, description="How long before the embargo batches reach workers."
     )
     redispatch_after_seconds: float = Field(
-        300.0, gt=0, description="Re-send a batch's work to the broker when it lies idle this long."
+        60.0, gt=0, description="Re-send a batch's work to the broker when it lies idle this long."
     )
     worker_concurrency: int = Field(0, ge=0, description="Worker processes; 0 means one per CPU.")
     templates_dir: Path | None = Field(

@@ -17,7 +17,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"DISTRIBUTOR_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            (f"DISTRIBUTOR_{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None

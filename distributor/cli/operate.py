@@ -39,9 +39,9 @@ def worker(
     loglevel: str = typer.Option("INFO"),
 ) -> None:
     """Run a Celery worker that sends batches."""
+    settings = load_settings()  # before the Celery app reads them, for a readable error
     from workers.app import app as celery_app
 
-    settings = load_settings()
     processes = concurrency or settings.worker_concurrency
     argv = [
         "worker",
@@ -60,6 +60,7 @@ def scheduler(
     interval: float = typer.Option(0.0, help="Seconds between ticks; 0 takes the setting."),
 ) -> None:
     """Tick: arm sends near their embargo, hand batches to workers, close finished sends."""
+    load_settings()  # before the Celery app reads them, for a readable error
     from workers.app import app as celery_app
     from workers.dispatch import CeleryDispatcher
 
