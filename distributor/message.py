@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import Address
@@ -31,6 +32,16 @@ def message_id_for(delivery_id: int, send_id: int, domain: str) -> str:
     return f"<delivery.{send_id}.{delivery_id}@{domain}>"
 
 
+def one_line(text: str) -> str:
+    """Text made safe for a header: line breaks and other control characters become spaces.
+
+    A name or headline that came with a line break (a quoted CSV field, a pasted title) must
+    not be able to start a header of its own, and the journalist should still get the release.
+    """
+    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    return " ".join(cleaned.split())
+
+
 class MessageBuilder:
     """Builds per-recipient messages from one send's rendered content."""
 
@@ -42,9 +53,11 @@ class MessageBuilder:
 
     def build(self, recipient: Recipient) -> bytes:
         message = EmailMessage(policy=policy.SMTP)
-        message["From"] = Address(self._sender.display_name, addr_spec=self._sender.address)
-        message["To"] = Address(recipient.name, addr_spec=recipient.email)
-        message["Subject"] = self._rendered.subject
+        message["From"] = Address(
+            one_line(self._sender.display_name), addr_spec=self._sender.address
+        )
+        message["To"] = Address(one_line(recipient.name), addr_spec=recipient.email)
+        message["Subject"] = one_line(self._rendered.subject)
         message["Date"] = format_datetime(self._clock.now())
         message["Message-ID"] = message_id_for(
             recipient.delivery_id, self._send_id, self._sender.message_id_domain

@@ -78,12 +78,14 @@ def _materialise_deliveries(
         literal(DeliveryState.PENDING.value),
         literal(0),
     )
-    result = session.execute(
+    session.execute(
         insert(Delivery).from_select(
             ["send_id", "contact_id", "batch_no", "state", "attempts"], numbered
         )
     )
-    return rows_affected(result)
+    # Counted, not taken from the INSERT's rowcount: SQLAlchemy does not keep the rowcount of
+    # an INSERT ... SELECT, and on PostgreSQL it reads back as -1.
+    return session.scalar(select(func.count()).where(Delivery.send_id == send_id)) or 0
 
 
 def _record_events(

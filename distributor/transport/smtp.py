@@ -10,6 +10,14 @@ from distributor.errors import ConfigurationError, TransportError
 from distributor.transport.base import Envelope
 
 
+class _HungUp(Exception):
+    """The relay closed the connection before it saw anything of the current message."""
+
+    def __init__(self, detail: str, code: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
 class SMTPTransport:
     def __init__(
         self,
@@ -29,9 +37,10 @@ class SMTPTransport:
         self._connection: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
+        connection: smtplib.SMTP | None = None
         try:
             if self._implicit_tls:
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                connection = smtplib.SMTP_SSL(
                     self.host,
                     self.port,
                     timeout=self._timeout,
@@ -46,17 +55,41 @@ class SMTPTransport:
             if self._username:
                 connection.login(self._username, self._password or "")
         except (OSError, smtplib.SMTPException) as exc:
+            if connection is not None:
+                connection.close()
             raise TransportError(
                 f"cannot connect to the mail relay {self.host}:{self.port}: {exc}", temporary=True
             ) from exc
         return connection
 
     def send(self, envelope: Envelope) -> str:
-        if self._connection is None:
-            self._connection = self._connect()
-        connection = self._connection
+        if self._connection is not None:
+            try:
+                return self._transaction(self._connection, envelope)
+            except _HungUp:
+                # The relay closed the connection kept from the last message (an idle timeout,
+                # a limit of messages per connection) before this one began: a new connection
+                # may safely carry it.
+                self._drop()
+        self._connection = self._connect()
+        try:
+            return self._transaction(self._connection, envelope)
+        except _HungUp as exc:
+            self._drop()
+            raise TransportError(
+                f"the mail relay {self.host}:{self.port} closed the connection: {exc}",
+                code=exc.code,
+                temporary=True,
+            ) from exc
+
+    def _transaction(self, connection: smtplib.SMTP, envelope: Envelope) -> str:
         try:
             code, reply = connection.mail(envelope.sender)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _HungUp(str(exc) or type(exc).__name__) from exc
+        if code == 421:  # "service not available, closing transmission channel"
+            raise _HungUp(f"{code} {reply.decode('utf-8', 'replace')}", code)
+        try:
             if code != 250:
                 raise self._refused("sender", code, reply)
             code, reply = connection.rcpt(envelope.recipient)
@@ -109,20 +142,48 @@ class SMTPTransport:
             self._drop()
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+URL_FORM = "write it as smtp://host:port or smtps://host"
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may appear in an error message or a log: the password masked."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
 def transport_from_url(url: str, *, timeout: float = 30.0) -> SMTPTransport:
     """smtp://[user:pass@]host[:port][?starttls=true] or smtps://... for implicit TLS."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigurationError(
-            f"cannot use the mail relay URL {url!r}: write it as smtp://host:port or smtps://host"
+
+    def refused(problem: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"cannot use the mail relay URL {_without_password(url)!r}: {problem}"
         )
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, or out of range
+        raise refused(f"{exc}; {URL_FORM}") from exc
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise refused(URL_FORM)
+    if port == 0:
+        raise refused(f"port 0 is not a port; {URL_FORM}")
     options = parse_qs(parts.query)
+    starttls = options.get("starttls", ["false"])[-1].lower()
+    if starttls not in TRUE_WORDS + FALSE_WORDS:
+        # A typo here must not quietly send mail and credentials in plain text.
+        raise refused(f"starttls={starttls!r} is neither true nor false")
     implicit_tls = parts.scheme == "smtps"
     return SMTPTransport(
         parts.hostname,
-        parts.port or (465 if implicit_tls else 25),
+        port or (465 if implicit_tls else 25),
         implicit_tls=implicit_tls,
-        starttls=options.get("starttls", ["false"])[0].lower() in ("1", "true", "yes"),
+        starttls=starttls in TRUE_WORDS,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,

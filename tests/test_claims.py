@@ -1,0 +1,206 @@
+"""Claiming deliveries: no two workers ever hold the same one, and none before the embargo."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from distributor.claims import Outcome, claim_deliveries, record_outcomes
+from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
+from distributor.database import make_engine, make_session_factory
+from distributor.dispatch import RecordingDispatcher
+from distributor.lists import add_to_list, create_list
+from distributor.message import Recipient
+from distributor.models import Delivery, DeliveryEvent, Send
+from distributor.releases import create_release
+from distributor.runtime import Runtime
+from distributor.scheduler import SchedulerPolicy, tick
+from distributor.scheduling import cancel_send, schedule_send
+from distributor.states import DeliveryState
+from tests.conftest import SAMPLE_DRAFT
+
+NOW = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
+EMBARGO = NOW + timedelta(minutes=30)
+POLICY = SchedulerPolicy(arm_lead=timedelta(seconds=10), redispatch_after=timedelta(minutes=5))
+
+
+def scheduled_send(rt: Runtime, count: int, *, batch_size: int = 1000) -> int:
+    rows = [
+        ContactRow(line=i + 2, email=f"hack{i}@gazette.example.com", name=f"Hack {i}", outlet="")
+        for i in range(count)
+    ]
+    with rt.sessions.begin() as session:
+        import_contacts(session, ParsedContacts(rows=rows), now=NOW)
+        create_list(session, "Gazette", now=NOW)
+        add_to_list(session, "Gazette", [r.email for r in rows])
+        release_id = create_release(session, SAMPLE_DRAFT, now=NOW).id
+        return schedule_send(
+            session,
+            release_id=release_id,
+            list_names=["Gazette"],
+            embargo_at=EMBARGO,
+            embargo_zone="UTC",
+            now=NOW,
+            batch_size=batch_size,
+        ).send_id
+
+
+def schedule_again(rt: Runtime, release_id: int) -> int:
+    with rt.sessions.begin() as session:
+        return schedule_send(
+            session,
+            release_id=release_id,
+            list_names=["Gazette"],
+            embargo_at=EMBARGO,
+            embargo_zone="UTC",
+            now=NOW,
+            batch_size=1000,
+        ).send_id
+
+
+def arm(rt: Runtime) -> None:
+    report = tick(
+        rt.sessions, RecordingDispatcher(), now=EMBARGO - timedelta(seconds=5), policy=POLICY
+    )
+    assert report.armed
+
+
+def claim(rt: Runtime, send_id: int, *, now: datetime, limit: int = 100) -> list[Recipient]:
+    with rt.sessions.begin() as session:
+        return claim_deliveries(session, send_id=send_id, batch_no=0, now=now, limit=limit)
+
+
+def delivery_ids(rt: Runtime, send_id: int) -> set[int]:
+    with rt.sessions() as session:
+        return set(session.scalars(select(Delivery.id).where(Delivery.send_id == send_id)))
+
+
+def states(rt: Runtime) -> Counter[DeliveryState]:
+    with rt.sessions() as session:
+        return Counter(session.scalars(select(Delivery.state)))
+
+
+def test_a_claim_takes_pending_deliveries_of_its_batch_up_to_the_limit(runtime: Runtime) -> None:
+    send_id = scheduled_send(runtime, 16, batch_size=12)
+    arm(runtime)
+
+    chunks = [claim(runtime, send_id, now=EMBARGO, limit=5) for _ in range(4)]
+
+    assert [len(c) for c in chunks] == [5, 5, 2, 0]
+    claimed = [r.delivery_id for c in chunks for r in c]
+    with runtime.sessions() as session:
+        batch_of = dict(session.execute(select(Delivery.id, Delivery.batch_no)).all())
+    assert sorted(claimed) == sorted(i for i, b in batch_of.items() if b == 0)
+    assert {r.email for c in chunks for r in c} == {
+        f"hack{i}@gazette.example.com" for i in range(12)
+    }
+    assert {r.name for c in chunks for r in c} == {f"Hack {i}" for i in range(12)}
+    assert states(runtime) == {DeliveryState.SENDING: 12, DeliveryState.PENDING: 4}
+    with runtime.sessions() as session:
+        taken = session.scalars(select(Delivery).where(Delivery.batch_no == 0)).all()
+        assert {(d.attempts, d.claimed_at) for d in taken} == {(1, EMBARGO)}
+        sending = session.scalars(
+            select(DeliveryEvent.delivery_id).where(DeliveryEvent.state == DeliveryState.SENDING)
+        ).all()
+    assert sorted(sending) == sorted(claimed)
+
+    # What was sent is never claimed again, not even much later.
+    with runtime.sessions.begin() as session:
+        record_outcomes(
+            session,
+            [Outcome(i, DeliveryState.SENT, smtp_reply="250 ok") for i in claimed],
+            now=EMBARGO,
+        )
+    assert claim(runtime, send_id, now=EMBARGO + timedelta(minutes=10)) == []
+    assert states(runtime) == {DeliveryState.SENT: 12, DeliveryState.PENDING: 4}
+
+
+def test_nothing_is_claimed_before_the_embargo_or_before_the_send_is_armed(
+    runtime: Runtime,
+) -> None:
+    send_id = scheduled_send(runtime, 6)
+
+    # Not armed (the scheduler was down): even past the embargo, nothing goes.
+    assert claim(runtime, send_id, now=EMBARGO + timedelta(minutes=1)) == []
+    arm(runtime)
+    # Armed, but early, by seconds or by a microsecond.
+    for early in (EMBARGO - timedelta(seconds=5), EMBARGO - timedelta(microseconds=1)):
+        assert claim(runtime, send_id, now=early) == []
+
+    assert states(runtime) == {DeliveryState.PENDING: 6}
+    with runtime.sessions() as session:
+        assert set(session.scalars(select(Delivery.attempts))) == {0}
+        assert set(session.scalars(select(DeliveryEvent.state))) == {DeliveryState.PENDING}
+    assert len(claim(runtime, send_id, now=EMBARGO)) == 6
+
+
+def test_nothing_is_claimed_for_a_cancelled_send(runtime: Runtime) -> None:
+    send_id = scheduled_send(runtime, 6)
+    arm(runtime)
+    with runtime.sessions.begin() as session:
+        cancel_send(session, send_id=send_id, now=EMBARGO - timedelta(seconds=1))
+
+    assert claim(runtime, send_id, now=EMBARGO) == []
+    assert claim(runtime, send_id, now=EMBARGO + timedelta(minutes=10)) == []
+    assert states(runtime) == {DeliveryState.CANCELLED: 6}
+
+
+def claim_from_two_threads(database_url: str, send_id: int, *, limit: int) -> list[list[int]]:
+    """Two workers, each with its own engine, claiming the same batch until it is empty."""
+    barrier = threading.Barrier(2, timeout=30)
+    engines = [make_engine(database_url) for _ in range(2)]
+
+    def worker(index: int) -> list[int]:
+        sessions = make_session_factory(engines[index])
+        with sessions() as session:  # connect before the start line
+            session.execute(select(1))
+        barrier.wait()
+        got: list[int] = []
+        while True:
+            with sessions.begin() as session:
+                chunk = claim_deliveries(
+                    session, send_id=send_id, batch_no=0, now=EMBARGO, limit=limit
+                )
+            if not chunk:
+                return got
+            got.extend(r.delivery_id for r in chunk)
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(worker, range(2)))
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_two_workers_claiming_at_once_never_share_a_delivery(
+    runtime: Runtime, database_url: str
+) -> None:
+    first_send = scheduled_send(runtime, 60)
+    with runtime.sessions.begin() as session:
+        release_id = session.scalars(select(Send.release_id)).one()
+    sends = [first_send] + [schedule_again(runtime, release_id) for _ in range(2)]
+    arm(runtime)
+
+    for send_id, limit in zip(sends, (1, 7, 500), strict=True):
+        first, second = claim_from_two_threads(database_url, send_id, limit=limit)
+
+        assert set(first).isdisjoint(second), f"limit {limit}"
+        assert len(first) == len(set(first)) and len(second) == len(set(second))
+        assert set(first) | set(second) == delivery_ids(runtime, send_id), f"limit {limit}"
+
+    assert states(runtime) == {DeliveryState.SENDING: 180}
+    with runtime.sessions() as session:
+        assert set(session.scalars(select(Delivery.attempts))) == {1}
+        events = Counter(
+            session.scalars(
+                select(DeliveryEvent.delivery_id).where(
+                    DeliveryEvent.state == DeliveryState.SENDING
+                )
+            )
+        )
+    assert events == dict.fromkeys(set().union(*(delivery_ids(runtime, s) for s in sends)), 1)
