@@ -32,8 +32,13 @@ class SendSnapshot:
 class Outcome:
     delivery_id: int
     state: DeliveryState
+    # When the relay accepted or refused this message, not when the chunk was recorded.
+    at: datetime
     smtp_reply: str | None = None
     error: str | None = None
+
+
+REPLY_LIMIT = 500  # the smtp_reply column's width; relays may answer at greater length
 
 
 def load_send(session: Session, send_id: int) -> SendSnapshot | None:
@@ -50,7 +55,7 @@ def claim_deliveries(
     session: Session, *, send_id: int, batch_no: int, now: datetime, limit: int
 ) -> list[Recipient]:
     candidates = session.execute(
-        select(Delivery.id, Contact.email, Contact.name)
+        select(Delivery.id, Contact.email, Contact.name, Contact.outlet, Contact.time_zone)
         .join(Contact, Contact.id == Delivery.contact_id)
         .where(
             Delivery.send_id == send_id,
@@ -87,13 +92,13 @@ def claim_deliveries(
             ],
         )
     return [
-        Recipient(delivery_id=i, email=email, name=name)
-        for i, email, name in candidates
+        Recipient(delivery_id=i, email=email, name=name, outlet=outlet, time_zone=zone)
+        for i, email, name, outlet, zone in candidates
         if i in claimed_ids
     ]
 
 
-def record_outcomes(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
     if not outcomes:
         return
     delivery = cast(Table, Delivery.__table__)
@@ -102,7 +107,7 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], *, now: datet
         .where(delivery.c.id == bindparam("delivery_id"), delivery.c.state == "sending")
         .values(
             state=bindparam("new_state"),
-            finished_at=now,
+            finished_at=bindparam("at"),
             smtp_reply=bindparam("reply"),
             error=bindparam("failure"),
         ),
@@ -110,7 +115,8 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], *, now: datet
             {
                 "delivery_id": o.delivery_id,
                 "new_state": o.state.value,
-                "reply": o.smtp_reply,
+                "at": o.at,
+                "reply": o.smtp_reply[:REPLY_LIMIT] if o.smtp_reply else None,
                 "failure": o.error,
             }
             for o in outcomes
@@ -121,7 +127,7 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome], *, now: datet
         [
             {
                 "delivery_id": o.delivery_id,
-                "at": now,
+                "at": o.at,
                 "state": o.state,
                 "detail": o.smtp_reply or o.error,
             }

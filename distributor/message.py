@@ -18,6 +18,9 @@ class Recipient:
     delivery_id: int
     email: str
     name: str
+    outlet: str = ""
+    # IANA zone of the journalist, when known, for showing the embargo in their local time.
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,9 @@ class TickReport:
 def arm_due_sends(session: Session, *, now: datetime, lead: timedelta) -> list[int]:
     """Move scheduled sends whose embargo is within `lead` to ARMED; returns their ids."""
     due = session.scalars(
-        select(Send.id).where(Send.state == SendState.SCHEDULED, Send.embargo_at <= now + lead)
+        select(Send.id)
+        .where(Send.state == SendState.SCHEDULED, Send.embargo_at <= now + lead)
+        .order_by(Send.id)  # one lock order for every scheduler, so none can deadlock another
     ).all()
     armed = []
     for send_id in due:
@@ -88,7 +90,9 @@ def complete_finished_sends(session: Session, *, now: datetime) -> list[int]:
         Delivery.send_id == Send.id, Delivery.state.in_(UNFINISHED_DELIVERY_STATES)
     )
     ids = session.scalars(
-        select(Send.id).where(Send.state == SendState.ARMED, Send.embargo_at <= now, ~unfinished)
+        select(Send.id)
+        .where(Send.state == SendState.ARMED, Send.embargo_at <= now, ~unfinished)
+        .order_by(Send.id)
     ).all()
     done = []
     for send_id in ids:

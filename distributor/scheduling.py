@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import Integer, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from distributor.database import rows_affected
@@ -74,7 +74,7 @@ def _materialise_deliveries(
     numbered = select(
         literal(send_id),
         audience.c.contact_id,
-        (func.row_number().over(order_by=audience.c.contact_id) - 1) // batch_size,
+        (func.row_number(type_=Integer).over(order_by=audience.c.contact_id) - 1) // batch_size,
         literal(DeliveryState.PENDING.value),
         literal(0),
     )

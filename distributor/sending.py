@@ -67,9 +67,9 @@ def deliver_batch(
             )
         if not recipients:
             break
-        outcomes = [_transmit(r, build, transport, job.envelope_sender) for r in recipients]
+        outcomes = [_transmit(r, build, transport, job.envelope_sender, clock) for r in recipients]
         with sessions.begin() as session:
-            record_outcomes(session, outcomes, now=clock.now())
+            record_outcomes(session, outcomes)
         for outcome in outcomes:
             if outcome.state is DeliveryState.SENT:
                 report.sent += 1
@@ -80,14 +80,15 @@ def deliver_batch(
 
 
 def _transmit(
-    recipient: Recipient, build: BuildMessage, transport: MailTransport, sender: str
+    recipient: Recipient, build: BuildMessage, transport: MailTransport, sender: str, clock: Clock
 ) -> Outcome:
+    delivery_id = recipient.delivery_id
     try:
         data = build(recipient)
     except (ValueError, TypeError) as exc:
-        return Outcome(recipient.delivery_id, DeliveryState.FAILED, error=f"cannot build: {exc}")
+        return Outcome(delivery_id, DeliveryState.FAILED, clock.now(), error=f"cannot build: {exc}")
     try:
         reply = transport.send(Envelope(sender=sender, recipient=recipient.email, data=data))
     except TransportError as exc:
-        return Outcome(recipient.delivery_id, DeliveryState.FAILED, error=str(exc))
-    return Outcome(recipient.delivery_id, DeliveryState.SENT, smtp_reply=reply)
+        return Outcome(delivery_id, DeliveryState.FAILED, clock.now(), error=str(exc))
+    return Outcome(delivery_id, DeliveryState.SENT, clock.now(), smtp_reply=reply)

@@ -111,9 +111,7 @@ def test_a_claim_takes_pending_deliveries_of_its_batch_up_to_the_limit(runtime: 
     # What was sent is never claimed again, not even much later.
     with runtime.sessions.begin() as session:
         record_outcomes(
-            session,
-            [Outcome(i, DeliveryState.SENT, smtp_reply="250 ok") for i in claimed],
-            now=EMBARGO,
+            session, [Outcome(i, DeliveryState.SENT, EMBARGO, smtp_reply="250 ok") for i in claimed]
         )
     assert claim(runtime, send_id, now=EMBARGO + timedelta(minutes=10)) == []
     assert states(runtime) == {DeliveryState.SENT: 12, DeliveryState.PENDING: 4}

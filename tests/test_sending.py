@@ -9,6 +9,7 @@ from email import message_from_bytes, policy
 
 from sqlalchemy import select
 
+from distributor.claims import REPLY_LIMIT
 from distributor.clock import ManualClock
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
 from distributor.dispatch import RecordingDispatcher
@@ -304,3 +305,31 @@ def test_a_name_with_a_line_break_still_gets_the_release_without_extra_headers(
         (to,) = message["To"].addresses
         assert to.addr_spec == envelope.recipient
         assert to.display_name == "Tricky Bcc: everyone@example.net"
+
+
+def test_each_delivery_records_its_own_acceptance_time_and_a_long_reply_fits(
+    runtime: Runtime,
+) -> None:
+    """finished_at is when the relay accepted that message, so latency reports are true."""
+
+    class SlowVerboseTransport(InMemoryTransport):
+        def __init__(self, clock: ManualClock) -> None:
+            super().__init__()
+            self._clock = clock
+
+        def send(self, envelope: Envelope) -> str:
+            self._clock.advance(0.25)
+            super().send(envelope)
+            return "250 " + "x" * (REPLY_LIMIT * 2)
+
+    send_id, _ = armed_send(runtime, 3)
+    clock = ManualClock(EMBARGO)
+    run(runtime, job(runtime, send_id), clock, SlowVerboseTransport(clock))
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Delivery.finished_at, Delivery.smtp_reply).order_by(Delivery.id)
+        ).all()
+    assert [r.finished_at for r in rows] == [
+        EMBARGO + timedelta(seconds=0.25 * n) for n in (1, 2, 3)
+    ]
+    assert all(r.smtp_reply is not None and len(r.smtp_reply) == REPLY_LIMIT for r in rows)

@@ -19,6 +19,7 @@ class Contact(Base):
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     outlet: Mapped[str] = mapped_column(String(200), default="")
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("email_key", sa.String(length=320), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("outlet", sa.String(length=200), nullable=False),
+        sa.Column("time_zone", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
