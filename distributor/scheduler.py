@@ -22,6 +22,9 @@ from distributor.states import UNFINISHED_DELIVERY_STATES, DeliveryState, SendSt
 class SchedulerPolicy:
     arm_lead: timedelta
     redispatch_after: timedelta
+    # Batches reach workers this long before the embargo, so that loading the send, rendering
+    # and connecting to the relay are done when it lifts; workers then wait for the instant.
+    prepare_ahead: timedelta = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,7 @@ def tick(
     # Queued only after the claim committed: a crash in between leaves the batches marked,
     # and the redispatch rule picks them up again later.
     for batch, embargo_at in to_dispatch:
-        dispatcher.dispatch(batch, not_before=max(embargo_at, now))
+        dispatcher.dispatch(batch, not_before=max(embargo_at - policy.prepare_ahead, now))
     with sessions.begin() as session:
         completed = complete_finished_sends(session, now=now)
     return TickReport(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,8 +54,11 @@ def deliver_batch(
     if snapshot is None or snapshot.state is not SendState.ARMED:
         report.skipped_reason = "send is not armed" if snapshot else "send does not exist"
         return report
-    sleep_until(clock, snapshot.embargo_at, at_most=job.max_wait.total_seconds())
+    # Everything that does not depend on the embargo is done before it lifts.
     build = make_builder(snapshot)
+    with contextlib.suppress(TransportError):
+        transport.connect()  # a relay that is down now is tried again for each message
+    sleep_until(clock, snapshot.embargo_at, at_most=job.max_wait.total_seconds())
     while True:
         now = clock.now()
         with sessions.begin() as session:

@@ -333,3 +333,27 @@ def test_each_delivery_records_its_own_acceptance_time_and_a_long_reply_fits(
         EMBARGO + timedelta(seconds=0.25 * n) for n in (1, 2, 3)
     ]
     assert all(r.smtp_reply is not None and len(r.smtp_reply) == REPLY_LIMIT for r in rows)
+
+
+def test_a_batch_that_arrives_early_is_ready_when_the_embargo_lifts(runtime: Runtime) -> None:
+    """Rendering and connecting happen before the wait, so the first message goes at once."""
+    send_id, emails = armed_send(runtime, 4)
+    clock = ManualClock(EMBARGO - timedelta(seconds=2))
+    built_at: list[datetime] = []
+
+    def make_builder(snapshot: object) -> object:
+        built_at.append(clock.now())
+        return runtime.make_builder(snapshot)  # type: ignore[arg-type]
+
+    transport = InMemoryTransport()
+    report = deliver_batch(
+        job(runtime, send_id, max_wait=timedelta(seconds=5)),
+        sessions=runtime.sessions,
+        transport=transport,
+        make_builder=make_builder,
+        clock=clock,
+    )
+    assert built_at == [EMBARGO - timedelta(seconds=2)]
+    assert transport.connected
+    assert report.sent == 4
+    assert sorted(e.recipient for e in transport.sent) == sorted(emails)

@@ -14,6 +14,10 @@ class Envelope:
 
 
 class MailTransport(Protocol):
+    def connect(self) -> None:
+        """Open the connection now, ahead of the first message; raises TransportError."""
+        ...
+
     def send(self, envelope: Envelope) -> str:
         """Transmit one message; return the relay's acceptance reply or raise TransportError."""
         ...

@@ -14,7 +14,11 @@ class InMemoryTransport:
     ) -> None:
         self.sent: list[Envelope] = []
         self.closed = False
+        self.connected = False
         self._refuse = refuse
+
+    def connect(self) -> None:
+        self.connected = True
 
     def send(self, envelope: Envelope) -> str:
         if self._refuse is not None and (error := self._refuse(envelope)) is not None:

@@ -62,6 +62,10 @@ class SMTPTransport:
             ) from exc
         return connection
 
+    def connect(self) -> None:
+        if self._connection is None:
+            self._connection = self._connect()
+
     def send(self, envelope: Envelope) -> str:
         if self._connection is not None:
             try:
