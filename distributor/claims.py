@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import ColumnElement, Row, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from distributor.message import Recipient
-from distributor.models import Contact, Delivery, DeliveryEvent, Release, Send
+from distributor.models import Contact, Delivery, DeliveryEvent, Outlet, Release, Send
 from distributor.states import DeliveryState, SendState
+from distributor.suppression import contact_is_suppressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class Outcome:
     error: str | None = None
 
 
+SUPPRESSED_DETAIL = "not sent: the address is on the suppression list or was forgotten"
 REPLY_LIMIT = 500  # the smtp_reply column's width; relays may answer at greater length
 
 
@@ -54,28 +56,25 @@ def load_send(session: Session, send_id: int) -> SendSnapshot | None:
 def claim_deliveries(
     session: Session, *, send_id: int, batch_no: int, now: datetime, limit: int
 ) -> list[Recipient]:
-    candidates = session.execute(
-        select(Delivery.id, Contact.email, Contact.name, Contact.outlet, Contact.time_zone)
-        .join(Contact, Contact.id == Delivery.contact_id)
-        .where(
-            Delivery.send_id == send_id,
-            Delivery.batch_no == batch_no,
-            Delivery.state == DeliveryState.PENDING,
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
-        .with_for_update(of=Delivery, skip_locked=True)
-    ).all()
-    if not candidates:
-        return []
     send_is_live = exists().where(
         Send.id == send_id, Send.state == SendState.ARMED, Send.embargo_at <= now
     )
+    while True:
+        candidates = _candidates(session, send_id=send_id, batch_no=batch_no, limit=limit)
+        if not candidates:
+            return []
+        # Someone may have unsubscribed since the audience was resolved: never send to them.
+        suppressed = _suppress(
+            session, [c[0] for c in candidates if c[5]], send_is_live=send_is_live, now=now
+        )
+        # A chunk of nothing but suppressed addresses is not the end of the batch: read on.
+        if suppressed == 0 or len(candidates) > suppressed:
+            break
     claimed_ids = set(
         session.scalars(
             update(Delivery)
             .where(
-                Delivery.id.in_([c[0] for c in candidates]),
+                Delivery.id.in_([c[0] for c in candidates if not c[5]]),
                 Delivery.state == DeliveryState.PENDING,
                 send_is_live,
             )
@@ -93,9 +92,62 @@ def claim_deliveries(
         )
     return [
         Recipient(delivery_id=i, email=email, name=name, outlet=outlet, time_zone=zone)
-        for i, email, name, outlet, zone in candidates
+        for i, email, name, outlet, zone, _ in candidates
         if i in claimed_ids
     ]
+
+
+def _candidates(
+    session: Session, *, send_id: int, batch_no: int, limit: int
+) -> Sequence[Row[int, str, str, str, str | None, bool]]:
+    return session.execute(
+        select(
+            Delivery.id,
+            Contact.email,
+            Contact.name,
+            func.coalesce(Outlet.name, ""),
+            Contact.time_zone,
+            contact_is_suppressed(),
+        )
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .outerjoin(Outlet, Outlet.id == Contact.outlet_id)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.batch_no == batch_no,
+            Delivery.state == DeliveryState.PENDING,
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+        .with_for_update(of=Delivery, skip_locked=True)
+    ).all()
+
+
+def _suppress(
+    session: Session, ids: list[int], *, send_is_live: ColumnElement[bool], now: datetime
+) -> int:
+    """Mark these pending deliveries suppressed, with their events; returns how many."""
+    if not ids:
+        return 0
+    suppressed_ids = session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.PENDING, send_is_live)
+        .values(state=DeliveryState.SUPPRESSED, finished_at=now)
+        .returning(Delivery.id)
+    ).all()
+    if suppressed_ids:
+        session.execute(
+            insert(DeliveryEvent),
+            [
+                {
+                    "delivery_id": i,
+                    "at": now,
+                    "state": DeliveryState.SUPPRESSED,
+                    "detail": SUPPRESSED_DETAIL,
+                }
+                for i in sorted(suppressed_ids)
+            ],
+        )
+    return len(suppressed_ids)
 
 
 def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:

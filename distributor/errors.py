@@ -26,11 +26,11 @@ class ConfigurationError(DistributorError):
 class ImportRejectedError(DistributorError):
     """A contacts file with invalid rows; nothing was imported."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, total: int | None = None) -> None:
         self.problems = problems
         listed = "\n".join(f"  {p}" for p in problems)
         super().__init__(
-            f"{len(problems)} problem(s) in the file; nothing was imported "
+            f"{total or len(problems)} problem(s) in the file; nothing was imported "
             f"(fix them, or pass --skip-invalid to import the valid rows):\n{listed}"
         )
 
@@ -42,3 +42,20 @@ class TransportError(DistributorError):
         super().__init__(message)
         self.code = code
         self.temporary = temporary
+
+
+class PermissionDeniedError(DistributorError):
+    """The acting person's role does not allow the operation."""
+
+
+class InvalidFilterError(DistributorError):
+    """A segment filter that cannot be parsed; points at the offending token."""
+
+    def __init__(self, message: str, *, source: str, position: int, length: int = 1) -> None:
+        self.source = source
+        self.position = position
+        self.length = max(length, 1)
+        pointer = " " * position + "^" * self.length
+        # Shown on one line, so that the caret stays under the token.
+        shown = "".join(" " if ch.isspace() else ch for ch in source)
+        super().__init__(f"{message} (at character {position + 1})\n  {shown}\n  {pointer}")

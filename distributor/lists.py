@@ -1,17 +1,19 @@
-"""Static media lists: create them and put contacts on them."""
+"""Static media lists: create them, put contacts on them and take them off."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from email_validator import EmailNotValidError
-from sqlalchemy import func, select
+from sqlalchemy import Table, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from distributor.contacts_import import normalise_email
-from distributor.errors import DistributorError, NotFoundError
-from distributor.models import Contact, ListMembership, MediaList
+from distributor.contacts.addresses import lenient_email_key
+from distributor.errors import DistributorError, InvalidStateError, NotFoundError
+from distributor.models import Contact, ListMembership, MediaList, SendList
+from distributor.segments.compiler import matching_contact_ids
+from distributor.segments.parser import parse_filter
 
 
 def create_list(session: Session, name: str, *, now: datetime) -> MediaList:
@@ -64,10 +66,63 @@ def add_to_list(session: Session, list_name: str, emails: Sequence[str]) -> int:
 
 
 def _key(email: str) -> str:
-    try:
-        return normalise_email(email).lower()
-    except EmailNotValidError:
-        return email.strip().lower()
+    return lenient_email_key(email)
+
+
+def add_matching_to_list(session: Session, list_name: str, filter_text: str) -> int:
+    """Put every contact a filter matches now on a static list; returns how many were new."""
+    (media_list,) = get_lists(session, [list_name])
+    already = select(ListMembership.contact_id).where(ListMembership.list_id == media_list.id)
+    matching = matching_contact_ids(parse_filter(filter_text)).where(Contact.id.not_in(already))
+    new = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    session.execute(
+        insert(ListMembership).from_select(
+            ["list_id", "contact_id"],
+            matching.with_only_columns(literal(media_list.id), Contact.id),
+        )
+    )
+    return new
+
+
+def remove_from_list(session: Session, list_name: str, emails: Sequence[str]) -> int:
+    """Take contacts off a list; returns how many were on it."""
+    (media_list,) = get_lists(session, [list_name])
+    keys = [_key(email) for email in emails]
+    on_list = select(Contact.id).where(Contact.email_key.in_(keys))
+    members = cast(Table, ListMembership.__table__)
+    removed = session.scalars(
+        delete(members)
+        .where(members.c.list_id == media_list.id, members.c.contact_id.in_(on_list))
+        .returning(members.c.contact_id)
+    ).all()
+    return len(removed)
+
+
+def delete_list(session: Session, list_name: str) -> None:
+    """Delete a list no send was addressed to; its contacts stay in the database."""
+    (media_list,) = get_lists(session, [list_name])
+    used_by = session.scalars(
+        select(SendList.send_id).where(SendList.list_id == media_list.id).limit(5)
+    ).all()
+    if used_by:
+        raise InvalidStateError(
+            f"list {list_name!r} is the audience of send(s) {', '.join(map(str, used_by))} and "
+            "is kept for their record; remove its contacts instead if it is no longer wanted"
+        )
+    session.delete(media_list)
+    session.flush()
+
+
+def list_members(session: Session, list_name: str) -> list[tuple[str, str]]:
+    """The address and name of everyone on a list, in address order."""
+    (media_list,) = get_lists(session, [list_name])
+    rows = session.execute(
+        select(Contact.email, Contact.name)
+        .join(ListMembership, ListMembership.contact_id == Contact.id)
+        .where(ListMembership.list_id == media_list.id)
+        .order_by(Contact.email_key)
+    )
+    return [(email, name) for email, name in rows]
 
 
 def list_sizes(session: Session) -> list[tuple[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -13,18 +14,32 @@ from sqlalchemy.orm import Session, sessionmaker
 from distributor.claims import SendSnapshot
 from distributor.clock import Clock, SystemClock
 from distributor.database import make_engine, make_session_factory
+from distributor.mail.dkim import DkimSigner
+from distributor.mail.unsubscribe import UnsubscribeLinks, UnsubscribeTokens
+from distributor.mail.verp import VerpAddresses
 from distributor.message import MessageBuilder, Sender
-from distributor.rendering import make_environment, render_release
+from distributor.releases.content import ReleaseContent, content_of
+from distributor.rendering import RenderSetup, make_environment, prepare_release
+from distributor.rendering.brand import BrandColours
+from distributor.rendering.embargo_notice import EmbargoNotice
+from distributor.rendering.session import session_info
 from distributor.scheduler import SchedulerPolicy
 from distributor.sending import BatchJob, BuildMessage
 from distributor.settings import Settings
 from distributor.transport import MailTransport, transport_from_url
+
+# Builders kept per process: a worker sends a send's batches one after another, and each
+# finds the release rendered and its MIME encoded by the first.
+KEPT_BUILDERS = 2
 
 
 @dataclass
 class Runtime:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    _builders: OrderedDict[tuple[object, ...], MessageBuilder] = field(
+        default_factory=OrderedDict, repr=False
+    )
 
     @cached_property
     def engine(self) -> Engine:
@@ -32,11 +47,25 @@ class Runtime:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        return make_session_factory(self.engine)
+        factory = make_session_factory(self.engine)
+        # Core functions given only a session check releases against these templates.
+        factory.configure(info=session_info(self.render_setup))
+        return factory
 
     @cached_property
     def templates(self) -> Environment:
         return make_environment(self.settings.effective_templates_dir)
+
+    @cached_property
+    def render_setup(self) -> RenderSetup:
+        return RenderSetup(
+            environment=self.templates,
+            colours=BrandColours(
+                primary=self.settings.brand_primary_colour,
+                accent=self.settings.brand_accent_colour,
+            ),
+            content_id_domain=self.settings.message_id_domain,
+        )
 
     @property
     def sender(self) -> Sender:
@@ -44,6 +73,31 @@ class Runtime:
             address=self.settings.from_address,
             display_name=self.settings.from_name,
             message_id_domain=self.settings.message_id_domain,
+            reply_to=self.settings.effective_reply_to,
+            list_id=self.settings.effective_list_id,
+        )
+
+    @cached_property
+    def unsubscribe_links(self) -> UnsubscribeLinks:
+        return UnsubscribeLinks(
+            tokens=UnsubscribeTokens(self.settings.secret_key),
+            base_url=self.settings.effective_public_base_url,
+            mailto_domain=self.settings.effective_unsubscribe_domain,
+        )
+
+    @cached_property
+    def bounces(self) -> VerpAddresses:
+        return VerpAddresses(
+            secret=self.settings.secret_key, domain=self.settings.effective_bounce_domain
+        )
+
+    @cached_property
+    def dkim(self) -> DkimSigner | None:
+        path = self.settings.dkim_private_key_path
+        if path is None:
+            return None
+        return DkimSigner.from_file(
+            path, selector=self.settings.dkim_selector, domain=self.settings.effective_dkim_domain
         )
 
     def open_transport(self) -> MailTransport:
@@ -55,17 +109,49 @@ class Runtime:
         return BatchJob(
             send_id=send_id,
             batch_no=batch_no,
-            envelope_sender=self.settings.from_address,
             claim_chunk=self.settings.claim_chunk,
             max_wait=timedelta(seconds=self.settings.arm_lead_seconds + 5),
         )
 
-    def make_builder(self, snapshot: SendSnapshot) -> BuildMessage:
-        rendered = render_release(self.templates, snapshot.release, embargo_at=snapshot.embargo_at)
-        builder = MessageBuilder(
-            rendered=rendered, sender=self.sender, send_id=snapshot.send_id, clock=self.clock
+    def message_builder(
+        self,
+        content: ReleaseContent,
+        *,
+        send_id: int,
+        notice: EmbargoNotice | None,
+        test: bool = False,
+    ) -> MessageBuilder:
+        """A builder for one send (or, with `test`, for preview and test copies)."""
+        prepared = prepare_release(content, setup=self.render_setup, notice=notice, test=test)
+        return MessageBuilder(
+            rendered=prepared,
+            sender=self.sender,
+            send_id=send_id,
+            clock=self.clock,
+            unsubscribe=self.unsubscribe_links,
+            bounces=self.bounces,
+            dkim=self.dkim,
         )
-        return builder.build
+
+    def builder_for(self, snapshot: SendSnapshot) -> MessageBuilder:
+        """The send's builder, made once per process for as long as its release is unchanged.
+
+        A send's deliveries are claimed only once its embargo has passed (see claims.py), so
+        its messages are built after the lift and carry no embargo banner, whatever the
+        clock of the process says; previews and test copies, built before, do carry it.
+        """
+        content = content_of(snapshot.release)
+        key = (snapshot.send_id, content)
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = self.message_builder(content, send_id=snapshot.send_id, notice=None)
+            self._builders[key] = builder
+            while len(self._builders) > KEPT_BUILDERS:
+                self._builders.popitem(last=False)
+        return builder
+
+    def make_builder(self, snapshot: SendSnapshot) -> BuildMessage:
+        return self.builder_for(snapshot).build_message
 
     @property
     def scheduler_policy(self) -> SchedulerPolicy:

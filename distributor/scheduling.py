@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, func, insert, literal, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from distributor.audience import choose_audience, materialise_deliveries
 from distributor.database import rows_affected
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
-from distributor.lists import get_lists
-from distributor.models import Delivery, DeliveryEvent, ListMembership, Send, SendList
-from distributor.releases import get_release
+from distributor.models import Delivery, DeliveryEvent, Send, SendList, SendSegment
+from distributor.releases import check_release_for_sending, get_release
 from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendState
 
 
@@ -28,21 +28,27 @@ def schedule_send(
     session: Session,
     *,
     release_id: int,
-    list_names: Sequence[str],
+    list_names: Sequence[str] = (),
+    segment_names: Sequence[str] = (),
     embargo_at: datetime,
     embargo_zone: str,
     now: datetime,
     batch_size: int,
 ) -> ScheduledSend:
-    """Create the send and one pending delivery per distinct contact on the chosen lists."""
+    """Create the send and one pending delivery per distinct contact in the chosen audience.
+
+    The audience is the union of the lists and segments, minus suppressed addresses.
+    """
     if embargo_at.tzinfo is None:
         raise InvalidEmbargoError("the embargo instant must be timezone-aware")
     if embargo_at <= now:
         raise InvalidEmbargoError(f"the embargo {embargo_at:%Y-%m-%d %H:%M:%S} UTC is in the past")
-    if not list_names:
-        raise NotFoundError("choose at least one media list to send to (--to LIST)")
+    # A template error surfaces now, naming template and line, never first at the embargo.
+    check_release_for_sending(
+        session, release_id=release_id, embargo_at=embargo_at, embargo_zone=embargo_zone
+    )
     release = get_release(session, release_id)
-    media_lists = get_lists(session, list(dict.fromkeys(list_names)))
+    choice = choose_audience(session, list_names=list_names, segment_names=segment_names)
     send = Send(
         release_id=release.id,
         state=SendState.SCHEDULED,
@@ -52,40 +58,18 @@ def schedule_send(
     )
     session.add(send)
     session.flush()
-    session.add_all(SendList(send_id=send.id, list_id=m.id) for m in media_lists)
-    recipients = _materialise_deliveries(
-        session, send_id=send.id, list_ids=[m.id for m in media_lists], batch_size=batch_size
+    session.add_all(SendList(send_id=send.id, list_id=m.id) for m in choice.lists)
+    session.add_all(SendSegment(send_id=send.id, segment_id=s.id) for s in choice.segments)
+    recipients = materialise_deliveries(
+        session, send_id=send.id, choice=choice, batch_size=batch_size
     )
     if recipients == 0:
-        raise NotFoundError("the chosen lists have no contacts; add contacts before scheduling")
+        raise NotFoundError(
+            "the chosen lists and segments have no contacts that may be mailed "
+            "(suppressed addresses are left out); add contacts before scheduling"
+        )
     _record_events(session, send_id=send.id, state=DeliveryState.PENDING, at=now)
     return ScheduledSend(send_id=send.id, recipients=recipients, embargo_at=embargo_at)
-
-
-def _materialise_deliveries(
-    session: Session, *, send_id: int, list_ids: list[int], batch_size: int
-) -> int:
-    audience = (
-        select(ListMembership.contact_id)
-        .where(ListMembership.list_id.in_(list_ids))
-        .distinct()
-        .subquery()
-    )
-    numbered = select(
-        literal(send_id),
-        audience.c.contact_id,
-        (func.row_number(type_=Integer).over(order_by=audience.c.contact_id) - 1) // batch_size,
-        literal(DeliveryState.PENDING.value),
-        literal(0),
-    )
-    session.execute(
-        insert(Delivery).from_select(
-            ["send_id", "contact_id", "batch_no", "state", "attempts"], numbered
-        )
-    )
-    # Counted, not taken from the INSERT's rowcount: SQLAlchemy does not keep the rowcount of
-    # an INSERT ... SELECT, and on PostgreSQL it reads back as -1.
-    return session.scalar(select(func.count()).where(Delivery.send_id == send_id)) or 0
 
 
 def _record_events(

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from distributor.claims import Outcome, claim_deliveries, load_send, record_outcomes
 from distributor.clock import Clock, sleep_until
 from distributor.errors import TransportError
-from distributor.message import Recipient
+from distributor.message import BuiltMessage, Recipient
 from distributor.states import DeliveryState, SendState
 from distributor.transport import Envelope, MailTransport
 
-# Builds the bytes of one message; made once per batch from the send's rendered release.
-BuildMessage = Callable[[Recipient], bytes]
+# Builds one message (its bytes and its VERP envelope sender) from the send's prepared release.
+BuildMessage = Callable[[Recipient], BuiltMessage]
 
 
 @dataclass(slots=True)
@@ -34,7 +34,6 @@ class BatchReport:
 class BatchJob:
     send_id: int
     batch_no: int
-    envelope_sender: str
     claim_chunk: int
     # How long a batch that arrived early may wait for its embargo (the arming lead).
     max_wait: timedelta
@@ -71,7 +70,7 @@ def deliver_batch(
             )
         if not recipients:
             break
-        outcomes = [_transmit(r, build, transport, job.envelope_sender, clock) for r in recipients]
+        outcomes = [_transmit(r, build, transport, clock) for r in recipients]
         with sessions.begin() as session:
             record_outcomes(session, outcomes)
         for outcome in outcomes:
@@ -84,15 +83,17 @@ def deliver_batch(
 
 
 def _transmit(
-    recipient: Recipient, build: BuildMessage, transport: MailTransport, sender: str, clock: Clock
+    recipient: Recipient, build: BuildMessage, transport: MailTransport, clock: Clock
 ) -> Outcome:
     delivery_id = recipient.delivery_id
     try:
-        data = build(recipient)
+        built = build(recipient)
     except (ValueError, TypeError) as exc:
         return Outcome(delivery_id, DeliveryState.FAILED, clock.now(), error=f"cannot build: {exc}")
     try:
-        reply = transport.send(Envelope(sender=sender, recipient=recipient.email, data=data))
+        reply = transport.send(
+            Envelope(sender=built.envelope_sender, recipient=recipient.email, data=built.data)
+        )
     except TransportError as exc:
         return Outcome(delivery_id, DeliveryState.FAILED, clock.now(), error=str(exc))
     return Outcome(delivery_id, DeliveryState.SENT, clock.now(), smtp_reply=reply)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATA_DIR = Path("var")
 EMBEDDED_BROKER = "filesystem://"
 DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 - refused outside development
+# Where unsubscribe links point while developing, when no public address is configured.
+DEVELOPMENT_BASE_URL = "http://localhost:8000"
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # noqa: S104 - a name, not a bind
 
 
 class Environment(enum.StrEnum):
@@ -57,6 +63,72 @@ class Settings(BaseSettings):
     templates_dir: Path | None = Field(
         None, description="Email templates; default the bundled ones."
     )
+    reply_to_address: str = Field("", description="Reply-To of every release; empty: from_address.")
+    public_base_url: str = Field(
+        "",
+        description="Public https address of the web app, for one-click unsubscribe links; "
+        "empty: http://localhost:8000 in development, no https link in production.",
+    )
+    unsubscribe_domain: str = Field(
+        "", description="Domain of the mailto unsubscribe address; empty: from_address's domain."
+    )
+    bounce_domain: str = Field(
+        "", description="Domain of the per-delivery (VERP) envelope sender; empty: from's domain."
+    )
+    list_id: str = Field("", description="List-Id; empty: releases.<message_id_domain>.")
+    dkim_private_key_path: Path | None = Field(
+        None, description="PEM RSA private key; messages are DKIM-signed when set."
+    )
+    dkim_selector: str = Field("", description="DKIM selector (s=); required with a key.")
+    dkim_domain: str = Field("", description="DKIM signing domain (d=); empty: from's domain.")
+    brand_primary_colour: str = Field(
+        "#1d3557", pattern=HEX_COLOUR, description="Header colour when a release has no brand."
+    )
+    brand_accent_colour: str = Field(
+        "#a4161a", pattern=HEX_COLOUR, description="Embargo banner colour without a brand."
+    )
+    max_attachment_bytes: int = Field(
+        10_000_000, ge=0, description="Largest total of a release's images and attachments."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_header_values(self) -> Self:
+        """Values that end up in headers or SMTP commands: one line, no spaces, no brackets."""
+        for name in (
+            "from_address",
+            "reply_to_address",
+            "message_id_domain",
+            "unsubscribe_domain",
+            "bounce_domain",
+            "list_id",
+            "dkim_selector",
+            "dkim_domain",
+            "public_base_url",
+        ):
+            value: str = getattr(self, name)
+            bad = [c for c in value if c in '<>"\\' or c.isspace() or _is_control(c)]
+            if bad:
+                raise ValueError(
+                    f"DISTRIBUTOR_{name.upper()} contains {bad[0]!r}; it goes into mail headers, "
+                    "so give it without spaces, line breaks, quotes or angle brackets"
+                )
+        for name in ("from_address", "reply_to_address"):
+            value = getattr(self, name)
+            if value and value.count("@") != 1:
+                raise ValueError(f"DISTRIBUTOR_{name.upper()} must be one address, name@domain")
+        if self.public_base_url:
+            parts = urlsplit(self.public_base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "DISTRIBUTOR_PUBLIC_BASE_URL must be an http(s) address such as "
+                    "https://press.example.org"
+                )
+        if self.dkim_private_key_path is not None and not self.dkim_selector:
+            raise ValueError(
+                "DISTRIBUTOR_DKIM_SELECTOR is empty; a DKIM key needs the selector its public "
+                "key is published under (selector._domainkey.domain)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
@@ -68,6 +140,13 @@ class Settings(BaseSettings):
                 problems.append("DISTRIBUTOR_BROKER_URL is the embedded filesystem broker")
             if not self.database_url or self.database_url.startswith("sqlite"):
                 problems.append("DISTRIBUTOR_DATABASE_URL is SQLite")
+            if self.public_base_url:
+                parts = urlsplit(self.public_base_url)
+                if parts.scheme != "https" or (parts.hostname or "") in LOCAL_HOSTS:
+                    problems.append(
+                        "DISTRIBUTOR_PUBLIC_BASE_URL is not a public https address "
+                        "(one-click unsubscribe needs https)"
+                    )
             if problems:
                 raise ValueError("refusing to run in production with: " + "; ".join(problems))
         return self
@@ -92,3 +171,40 @@ class Settings(BaseSettings):
         if source_tree.is_dir():
             return source_tree
         return Path(__file__).resolve().parent / "_templates"
+
+    @property
+    def sender_domain(self) -> str:
+        return self.from_address.rpartition("@")[2]
+
+    @property
+    def effective_reply_to(self) -> str:
+        return self.reply_to_address or self.from_address
+
+    @property
+    def effective_public_base_url(self) -> str | None:
+        """Where unsubscribe links point; None when there is no public web address."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        if self.environment is Environment.DEVELOPMENT:
+            return DEVELOPMENT_BASE_URL
+        return None
+
+    @property
+    def effective_unsubscribe_domain(self) -> str:
+        return self.unsubscribe_domain or self.sender_domain
+
+    @property
+    def effective_bounce_domain(self) -> str:
+        return self.bounce_domain or self.sender_domain
+
+    @property
+    def effective_list_id(self) -> str:
+        return self.list_id or f"releases.{self.message_id_domain}"
+
+    @property
+    def effective_dkim_domain(self) -> str:
+        return self.dkim_domain or self.sender_domain
+
+
+def _is_control(character: str) -> bool:
+    return unicodedata.category(character) in ("Cc", "Zl", "Zp")

@@ -190,7 +190,10 @@ def test_skip_invalid_imports_the_good_rows_and_reports_the_rest(
     skipped = [line.split(":")[0] for line in result.stderr.splitlines()]
     assert skipped == ["skipped line 3", "skipped line 6", "skipped line 7", "skipped line 8"]
     with sqlite3.connect(empty_data / "distributor.sqlite3") as db:
-        rows = db.execute("SELECT email, outlet FROM contacts ORDER BY email").fetchall()
+        rows = db.execute(
+            "SELECT email, coalesce(outlets.name, '') FROM contacts"
+            " LEFT JOIN outlets ON outlets.id = contacts.outlet_id ORDER BY email"
+        ).fetchall()
     assert rows == [
         ("ann@example.com", "The Times"),
         ("cat@example.com", "Daily Mirror"),

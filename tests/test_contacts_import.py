@@ -18,7 +18,7 @@ from distributor.contacts_import import (
 )
 from distributor.errors import ImportRejectedError
 from distributor.lists import add_to_list, create_list
-from distributor.models import Contact, ListMembership
+from distributor.models import Contact, ListMembership, Outlet
 from distributor.runtime import Runtime
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -46,7 +46,12 @@ def rejected(runtime: Runtime, text: str) -> list[str]:
 def stored(runtime: Runtime) -> dict[str, tuple[str, str, str]]:
     """Every contact in the database: email key -> (email, name, outlet)."""
     with runtime.sessions() as session:
-        return {c.email_key: (c.email, c.name, c.outlet) for c in session.scalars(select(Contact))}
+        rows = session.execute(
+            select(
+                Contact.email_key, Contact.email, Contact.name, func.coalesce(Outlet.name, "")
+            ).outerjoin(Outlet, Outlet.id == Contact.outlet_id)
+        )
+        return {key: (email, name, outlet) for key, email, name, outlet in rows}
 
 
 def contact_count(runtime: Runtime) -> int:

@@ -251,7 +251,8 @@ def test_a_refused_recipient_fails_alone_and_every_step_of_the_rest_is_kept(
             final,
         ]
     for envelope in transport.sent:
-        assert envelope.sender == runtime.settings.from_address
+        # Bounces come back to an address that names the send and the delivery (VERP).
+        assert envelope.sender.startswith(f"bounces+{send_id}.")
         message = message_from_bytes(envelope.data, policy=policy.default)
         assert message["To"].addresses[0].addr_spec == envelope.recipient
         assert message["Subject"] == SAMPLE_DRAFT.headline

@@ -7,7 +7,17 @@ import sys
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from distributor.cli import contacts, database, lists, operate, release
+from distributor.cli import (
+    contacts,
+    database,
+    lists,
+    operate,
+    organisations,
+    release,
+    segments,
+    suppressions,
+    unsubscribe,
+)
 from distributor.errors import DistributorError
 
 app = typer.Typer(
@@ -18,8 +28,12 @@ app = typer.Typer(
 app.add_typer(database.app, name="db")
 app.add_typer(contacts.app, name="contacts")
 app.add_typer(lists.app, name="lists")
+app.add_typer(segments.app, name="segments")
+app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(release.app, name="release")
+app.add_typer(organisations.app, name="organisation")
 operate.register(app)
+unsubscribe.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,16 @@ from __future__ import annotations
 import typer
 
 from distributor.cli.context import runtime
-from distributor.lists import add_to_list, create_list, list_sizes
+from distributor.errors import DistributorError
+from distributor.lists import (
+    add_matching_to_list,
+    add_to_list,
+    create_list,
+    delete_list,
+    list_members,
+    list_sizes,
+    remove_from_list,
+)
 
 app = typer.Typer(help="Static media lists.", no_args_is_help=True)
 
@@ -18,12 +27,48 @@ def create(name: str) -> None:
 
 @app.command()
 def add(
-    name: str, emails: list[str] = typer.Argument(..., help="Addresses of existing contacts.")
+    name: str,
+    emails: list[str] = typer.Argument(None, help="Addresses of existing contacts."),
+    matching: str | None = typer.Option(
+        None, help='Also add every contact a filter matches now, e.g. beat = "crime".'
+    ),
 ) -> None:
-    """Put contacts on a list."""
+    """Put contacts on a list, by address or by filter."""
+    if not emails and not matching:
+        raise DistributorError("give the addresses to add, or --matching FILTER")
+    added = 0
     with runtime() as rt, rt.sessions.begin() as session:
-        added = add_to_list(session, name, emails)
+        if emails:
+            added += add_to_list(session, name, emails)
+        if matching:
+            added += add_matching_to_list(session, name, matching)
     typer.echo(f"added {added} contact(s) to {name!r}")
+
+
+@app.command()
+def remove(
+    name: str, emails: list[str] = typer.Argument(..., help="Addresses to take off the list.")
+) -> None:
+    """Take contacts off a list (they stay in the database)."""
+    with runtime() as rt, rt.sessions.begin() as session:
+        removed = remove_from_list(session, name, emails)
+    typer.echo(f"removed {removed} contact(s) from {name!r}")
+
+
+@app.command()
+def delete(name: str) -> None:
+    """Delete a list that no send went to; its contacts stay."""
+    with runtime() as rt, rt.sessions.begin() as session:
+        delete_list(session, name)
+    typer.echo(f"deleted list {name!r}")
+
+
+@app.command()
+def members(name: str) -> None:
+    """Everyone on a list."""
+    with runtime() as rt, rt.sessions() as session:
+        for email, person in list_members(session, name):
+            typer.echo(f"{email}  {person}".rstrip())
 
 
 @app.command()

@@ -5,9 +5,11 @@ from pathlib import Path
 import typer
 
 from distributor.cli.context import runtime
+from distributor.cli.release_files import read_release
 from distributor.embargo import resolve_embargo
 from distributor.errors import DistributorError
-from distributor.releases import create_release, parse_release_text
+from distributor.preview import make_preview, preview_notice, recipient_for, send_test_copies
+from distributor.releases import content_of, create_release, get_release
 from distributor.scheduling import cancel_release, schedule_send
 
 app = typer.Typer(help="Releases and their sends.", no_args_is_help=True)
@@ -15,16 +17,93 @@ app = typer.Typer(help="Releases and their sends.", no_args_is_help=True)
 
 @app.command()
 def create(
-    from_file: Path = typer.Option(..., "--from", help="Plain-text release: headline first."),
+    from_file: Path = typer.Option(
+        ...,
+        "--from",
+        help="Plain text (headline first) or Markdown with +++ TOML front matter +++.",
+    ),
 ) -> None:
-    """Store a release from a text file."""
-    try:
-        text = from_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DistributorError(f"cannot read {from_file}: {exc}") from exc
+    """Store a release from a file; it is rendered through its templates first."""
+    draft = read_release(from_file)
     with runtime() as rt, rt.sessions.begin() as session:
-        release = create_release(session, parse_release_text(text), now=rt.clock.now())
+        release = create_release(
+            session,
+            draft,
+            now=rt.clock.now(),
+            max_asset_bytes=rt.settings.max_attachment_bytes,
+            on_warning=lambda warning: typer.secho(f"warning: {warning}", err=True),
+        )
     typer.echo(f"created release {release.id}: {release.headline}")
+
+
+def _embargo_options(embargo: str, tz: str) -> tuple[str | None, str | None]:
+    if bool(embargo) != bool(tz):
+        raise DistributorError("give --embargo and --tz together, or neither")
+    return embargo or None, tz or None
+
+
+@app.command()
+def preview(
+    release_id: int,
+    contact: str = typer.Option("", help="Personalise for this contact (default: a sample)."),
+    html: Path | None = typer.Option(None, help="Write the HTML part here, pictures embedded."),
+    eml: Path | None = typer.Option(None, help="Write the whole message here (.eml)."),
+    embargo: str = typer.Option("", help='Show this embargo, "YYYY-MM-DD HH:MM" (with --tz).'),
+    tz: str = typer.Option("", help="Zone of --embargo; default: the next send's embargo."),
+) -> None:
+    """Build the release exactly as a journalist would get it, marked TEST, into files."""
+    if html is None and eml is None:
+        raise DistributorError("say where to write the preview: --html FILE and/or --eml FILE")
+    embargo_text, zone = _embargo_options(embargo, tz)
+    with runtime() as rt, rt.sessions() as session:
+        now = rt.clock.now()
+        notice = preview_notice(
+            session, release_id=release_id, embargo=embargo_text, zone=zone, now=now
+        )
+        content = content_of(get_release(session, release_id))
+        recipient = recipient_for(session, contact or None)
+        builder = rt.message_builder(content, send_id=0, notice=notice, test=True)
+        result = make_preview(builder, recipient)
+    for path, data in ((html, result.html.encode("utf-8")), (eml, result.eml)):
+        if path is not None:
+            try:
+                path.write_bytes(data)
+            except OSError as exc:
+                raise DistributorError(f"cannot write {path}: {exc.strerror}") from None
+            typer.echo(f"wrote {path}")
+    for warning in result.warnings:
+        typer.secho(f"warning: {warning}", err=True)
+    typer.echo(f"subject: {result.subject}")
+
+
+@app.command("test-send")
+def test_send(
+    release_id: int,
+    to: list[str] = typer.Option(..., help="Address to send a test copy to; repeat for several."),
+    contact: str = typer.Option("", help="Personalise as this contact (default: a sample)."),
+    embargo: str = typer.Option("", help='Show this embargo, "YYYY-MM-DD HH:MM" (with --tz).'),
+    tz: str = typer.Option("", help="Zone of --embargo; default: the next send's embargo."),
+) -> None:
+    """Send test copies, marked TEST in the subject and the body, to the given addresses."""
+    embargo_text, zone = _embargo_options(embargo, tz)
+    with runtime() as rt:
+        with rt.sessions() as session:
+            now = rt.clock.now()
+            notice = preview_notice(
+                session, release_id=release_id, embargo=embargo_text, zone=zone, now=now
+            )
+            content = content_of(get_release(session, release_id))
+            personalise_as = recipient_for(session, contact or None)
+        builder = rt.message_builder(content, send_id=0, notice=notice, test=True)
+        transport = rt.open_transport()
+        try:
+            replies = send_test_copies(
+                builder, addresses=to, personalise_as=personalise_as, transport=transport
+            )
+        finally:
+            transport.close()
+    for address, reply in replies:
+        typer.echo(f"test copy sent to {address}: {reply}")
 
 
 @app.command()
@@ -34,9 +113,12 @@ def schedule(
     # Not required by the parser, so that a missing zone gets the same clear error as an
     # empty one rather than a usage message.
     tz: str = typer.Option("", help="IANA time zone of that local time, e.g. Europe/London."),
-    to: list[str] = typer.Option(..., help="Media list(s) to send to; repeat for several."),
+    to: list[str] = typer.Option([], help="Media list(s) to send to; repeat for several."),
+    segment: list[str] = typer.Option(
+        [], help="Segment(s) to send to; repeat for several. Combine freely with --to."
+    ),
 ) -> None:
-    """Schedule a release to lists; it goes out at the embargo instant."""
+    """Schedule a release to lists and segments; it goes out at the embargo instant."""
     with runtime() as rt, rt.sessions.begin() as session:
         now = rt.clock.now()
         embargo_at = resolve_embargo(embargo, tz, now=now)
@@ -44,6 +126,7 @@ def schedule(
             session,
             release_id=release_id,
             list_names=to,
+            segment_names=segment,
             embargo_at=embargo_at,
             embargo_zone=tz,
             now=now,

@@ -1,19 +1,30 @@
 """The SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
 from distributor.models.base import Base, UTCDateTime
-from distributor.models.contacts import Contact, ListMembership, MediaList
-from distributor.models.releases import Release
+from distributor.models.contacts import Contact, ContactBeat, ListMembership, MediaList, Outlet
+from distributor.models.organisations import Organisation
+from distributor.models.releases import Release, ReleaseAsset
+from distributor.models.segments import Segment, SendSegment
 from distributor.models.sends import Delivery, DeliveryEvent, Send, SendList
+from distributor.models.suppression import AddressHashKey, Suppression
 
 __all__ = [
+    "AddressHashKey",
     "Base",
     "Contact",
+    "ContactBeat",
     "Delivery",
     "DeliveryEvent",
     "ListMembership",
     "MediaList",
+    "Organisation",
+    "Outlet",
     "Release",
+    "ReleaseAsset",
+    "Segment",
     "Send",
     "SendList",
+    "SendSegment",
+    "Suppression",
     "UTCDateTime",
 ]

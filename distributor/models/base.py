@@ -40,12 +40,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def state_enum(enum_class: type[enum.Enum]) -> Enum:
+def state_enum(enum_class: type[enum.Enum], *, length: int = 16) -> Enum:
     """Enum column stored as its lower-case value in a plain string column (no native type)."""
     return Enum(
         enum_class,
         native_enum=False,
-        length=16,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
         create_constraint=False,

@@ -1,0 +1,95 @@
+"""`distributor segments`: saved filters, previewed before they are saved."""
+
+from __future__ import annotations
+
+import typer
+
+from distributor.actors import Role
+from distributor.audience import choose_audience, count_audience, stream_audience
+from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
+from distributor.cli.context import runtime
+from distributor.errors import DistributorError
+from distributor.segments.store import (
+    SegmentPreview,
+    delete_segment,
+    list_segments,
+    preview_filter,
+    save_segment,
+)
+
+app = typer.Typer(
+    help='Dynamic segments: saved filters such as beat in ("crime", "policing").',
+    no_args_is_help=True,
+)
+
+
+def _show(preview: SegmentPreview) -> None:
+    suppressed = (
+        f" ({preview.suppressed} of them suppressed, so not mailed)" if preview.suppressed else ""
+    )
+    typer.echo(f"{preview.count} contact(s) match{suppressed}", nl=not preview.sample)
+    if preview.sample:
+        typer.echo(", for example:")
+    for person in preview.sample:
+        typer.echo(f"  {person.email}  {person.name}".rstrip())
+
+
+@app.command()
+def preview(
+    filter_text: str = typer.Argument(..., metavar="FILTER"),
+    sample: int = typer.Option(10, min=0, help="How many matching contacts to list."),
+) -> None:
+    """How many contacts a filter matches now, and a sample of them."""
+    with runtime() as rt, rt.sessions() as session:
+        _show(preview_filter(session, filter_text, sample_size=sample))
+
+
+@app.command()
+def save(
+    name: str,
+    filter_text: str = typer.Argument(..., metavar="FILTER"),
+    replace: bool = typer.Option(False, help="Change the filter of an existing segment."),
+    yes: bool = typer.Option(False, "--yes", help="Save without asking after the preview."),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
+) -> None:
+    """Preview a filter, then save it as a segment to send to."""
+    with runtime() as rt, rt.sessions.begin() as session:
+        _show(preview_filter(session, filter_text))
+        if not yes and not typer.confirm(f"Save this as the segment {name!r}?"):
+            raise DistributorError("the segment was not saved")
+        save_segment(
+            session,
+            name=name,
+            filter_text=filter_text,
+            actor=actor_from(actor_name, role),
+            now=rt.clock.now(),
+            replace=replace,
+        )
+    typer.echo(f"saved segment {name!r}")
+
+
+@app.command()
+def show() -> None:
+    """Every segment with its filter and how many contacts it reaches now."""
+    with runtime() as rt, rt.sessions() as session:
+        for segment in list_segments(session):
+            reach = count_audience(session, choose_audience(session, segment_names=[segment.name]))
+            typer.echo(f"{reach:>8}  {segment.name}: {segment.filter_text}")
+
+
+@app.command()
+def members(name: str) -> None:
+    """Everyone a segment reaches now (suppressed addresses left out)."""
+    with runtime() as rt, rt.sessions() as session:
+        choice = choose_audience(session, segment_names=[name])
+        for member in stream_audience(session, choice):
+            typer.echo(f"{member.email}  {member.name}".rstrip())
+
+
+@app.command()
+def delete(name: str) -> None:
+    """Delete a segment that no send went to."""
+    with runtime() as rt, rt.sessions.begin() as session:
+        delete_segment(session, name=name)
+    typer.echo(f"deleted segment {name!r}")

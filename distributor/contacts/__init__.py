@@ -1,0 +1,1 @@
+"""The media database: contacts and outlets, importing and exporting them."""

@@ -1,0 +1,93 @@
+"""Organisations: the brand (logo, colours) and "About" boilerplate a release carries."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from distributor.errors import DistributorError, NotFoundError
+from distributor.models import Organisation
+from distributor.releases.files import IMAGE_TYPES, checked_content_type, clean_filename
+
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_LOGO_BYTES = 500_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogoFile:
+    filename: str
+    data: bytes
+    alt: str
+
+
+def check_colour(value: str, *, what: str) -> str:
+    if not HEX_COLOUR.match(value):
+        raise DistributorError(f"the {what} {value!r} is not a colour: write it as #rrggbb")
+    return value.lower()
+
+
+def save_organisation(
+    session: Session,
+    *,
+    name: str,
+    now: datetime,
+    website: str | None = None,
+    about: str | None = None,
+    primary_colour: str | None = None,
+    accent_colour: str | None = None,
+    logo: LogoFile | None = None,
+) -> Organisation:
+    """Create the organisation, or change the fields given (None leaves a field as it was)."""
+    name = " ".join(name.split())
+    if not name:
+        raise DistributorError("an organisation needs a name")
+    if website and not website.startswith(("https://", "http://")):
+        raise DistributorError(f"the website {website!r} must start with https://")
+    organisation = find_organisation(session, name)
+    if organisation is None:
+        organisation = Organisation(name=name, website="", about="", created_at=now, logo_alt="")
+        session.add(organisation)
+    if website is not None:
+        organisation.website = website
+    if about is not None:
+        organisation.about = about.strip()
+    if primary_colour is not None:
+        organisation.primary_colour = check_colour(primary_colour, what="primary colour")
+    if accent_colour is not None:
+        organisation.accent_colour = check_colour(accent_colour, what="accent colour")
+    if logo is not None:
+        if len(logo.data) > MAX_LOGO_BYTES:
+            raise DistributorError(
+                f"the logo is {len(logo.data):,} bytes; every email carries it, so keep it "
+                f"under {MAX_LOGO_BYTES:,} (a 600 px wide PNG or JPEG is plenty)"
+            )
+        if not logo.alt.strip():
+            raise DistributorError("the logo needs alt text, read out when images are off")
+        filename = clean_filename(logo.filename)
+        organisation.logo_content_type = checked_content_type(
+            filename, logo.data, allowed=IMAGE_TYPES
+        )
+        organisation.logo_filename = filename
+        organisation.logo_data = logo.data
+        organisation.logo_alt = logo.alt.strip()
+    organisation.updated_at = now
+    session.flush()
+    return organisation
+
+
+def find_organisation(session: Session, name: str) -> Organisation | None:
+    return session.scalar(select(Organisation).where(Organisation.name == " ".join(name.split())))
+
+
+def get_organisation(session: Session, name: str) -> Organisation:
+    organisation = find_organisation(session, name)
+    if organisation is None:
+        raise NotFoundError(
+            f"no organisation named {name!r}; create it first with "
+            f"`distributor organisation set {name!r}`"
+        )
+    return organisation

@@ -1,0 +1,113 @@
+"""Saved segments: check a filter, preview what it matches, save it under a name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from distributor.actors import Actor
+from distributor.errors import DistributorError, InvalidStateError, NotFoundError
+from distributor.models import Contact, Segment, SendSegment
+from distributor.segments.compiler import matching_contact_ids
+from distributor.segments.parser import parse_filter
+from distributor.suppression import contact_is_suppressed
+
+DEFAULT_SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SampleContact:
+    email: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPreview:
+    """What a filter matches now: shown before a segment is saved."""
+
+    count: int
+    sample: list[SampleContact]
+    # How many of those are on the suppression list: they match, but will not be mailed.
+    suppressed: int = 0
+
+
+def preview_filter(
+    session: Session, filter_text: str, *, sample_size: int = DEFAULT_SAMPLE_SIZE
+) -> SegmentPreview:
+    """The number of contacts the filter matches and the first few; raises InvalidFilterError."""
+    matching = matching_contact_ids(parse_filter(filter_text))
+    count = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    suppressed = matching.where(contact_is_suppressed()).subquery()
+    suppressed_count = session.scalar(select(func.count()).select_from(suppressed)) or 0
+    sample = session.execute(
+        matching.with_only_columns(Contact.email, Contact.name)
+        .order_by(Contact.email_key)
+        .limit(sample_size)
+    ).all()
+    return SegmentPreview(
+        count=count,
+        sample=[SampleContact(e, n) for e, n in sample],
+        suppressed=suppressed_count,
+    )
+
+
+def save_segment(
+    session: Session,
+    *,
+    name: str,
+    filter_text: str,
+    actor: Actor,
+    now: datetime,
+    replace: bool = False,
+) -> Segment:
+    """Save a filter under a name; the filter must parse. `replace` changes an existing one."""
+    name = " ".join(name.split())
+    if not name:
+        raise DistributorError("a segment needs a name")
+    parse_filter(filter_text)
+    segment = session.scalar(select(Segment).where(Segment.name == name))
+    if segment is not None and not replace:
+        raise DistributorError(
+            f"a segment named {name!r} exists already; pass --replace to change its filter"
+        )
+    if segment is None:
+        segment = Segment(name=name, created_by=actor.label, created_at=now)
+        session.add(segment)
+    segment.filter_text = filter_text.strip()
+    segment.updated_at = now
+    session.flush()
+    return segment
+
+
+def get_segments(session: Session, names: Sequence[str]) -> list[Segment]:
+    found = {s.name: s for s in session.scalars(select(Segment).where(Segment.name.in_(names)))}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise NotFoundError(
+            f"no segment named {', '.join(repr(n) for n in missing)}; "
+            "see `distributor segments show` for the segments there are"
+        )
+    return [found[name] for name in names]
+
+
+def list_segments(session: Session) -> list[Segment]:
+    return list(session.scalars(select(Segment).order_by(Segment.name)))
+
+
+def delete_segment(session: Session, *, name: str) -> None:
+    """Delete a segment no send was addressed to (those are kept as the send's record)."""
+    (segment,) = get_segments(session, [name])
+    used_by = session.scalars(
+        select(SendSegment.send_id).where(SendSegment.segment_id == segment.id).limit(5)
+    ).all()
+    if used_by:
+        raise InvalidStateError(
+            f"segment {name!r} is the audience of send(s) {', '.join(map(str, used_by))} "
+            "and is kept for their record; save a new segment under another name instead"
+        )
+    session.delete(segment)
+    session.flush()

@@ -1,0 +1,142 @@
+"""The suppression list: addresses that are never mailed again, whatever list they are on.
+
+Entries are matched by a keyed hash of the address, so an entry still works after the
+person was forgotten and only the hash is left. The audience is resolved without suppressed
+addresses, and every delivery is checked again at the moment it is claimed for sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import ColumnElement, Table, delete, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from distributor.actors import Actor, require_admin
+from distributor.contacts.addresses import address_hash, lenient_email_key
+from distributor.errors import DistributorError
+from distributor.hash_key import installation_secret
+from distributor.models import Contact, Suppression
+from distributor.vocabulary import SuppressionReason
+
+__all__ = [
+    "SuppressionEntry",
+    "SuppressionReason",
+    "contact_is_suppressed",
+    "hash_of",
+    "is_suppressed",
+    "lift_suppression",
+    "list_suppressions",
+    "suppress",
+]
+
+MAX_SOURCE_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionEntry:
+    # None once the person was forgotten: only the hash of the address is left.
+    email: str | None
+    reason: SuppressionReason
+    source: str
+    note: str
+    created_at: datetime
+    forgotten_at: datetime | None
+
+
+def hash_of(session: Session, email: str) -> str:
+    """The keyed hash suppressions are matched by, for any spelling of an address."""
+    return address_hash(lenient_email_key(email), secret=installation_secret(session))
+
+
+def suppress(
+    session: Session,
+    *,
+    email: str,
+    reason: SuppressionReason,
+    source: str,
+    now: datetime,
+    note: str = "",
+) -> bool:
+    """Never mail this address again; True when newly suppressed, False if it already was.
+
+    Idempotent: the first entry for an address stays as it was (reason, source and time).
+    """
+    source = " ".join(source.split())
+    if not source:
+        raise DistributorError(
+            "a suppression needs a source (who or what asked for it, e.g. 'one-click unsubscribe')"
+        )
+    key = lenient_email_key(email)
+    if not key:
+        raise DistributorError("a suppression needs an address; none was given")
+    values = {
+        "address_hash": address_hash(key, secret=installation_secret(session)),
+        "email_key": key,
+        "reason": reason,
+        "source": source[:MAX_SOURCE_LENGTH],
+        "note": note.strip(),
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, Suppression.__table__)
+    # No conflict target: a clash on the hash or on the plain address both mean "already".
+    # Told by RETURNING, not the rowcount, which some drivers do not give for an upsert.
+    inserted = session.execute(
+        insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
+    ).first()
+    return inserted is not None
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    """Whether the address is on the suppression list, even if its owner was forgotten."""
+    digest = hash_of(session, email)
+    return bool(session.scalar(select(exists().where(Suppression.address_hash == digest))))
+
+
+def contact_is_suppressed() -> ColumnElement[bool]:
+    """A SQL condition on `contacts`: the contact must not be mailed.
+
+    Either its address is on the list, or the person was forgotten (their row is kept only
+    so that send history adds up; the address left with the erased data).
+    """
+    return or_(
+        exists().where(Suppression.email_key == Contact.email_key),
+        Contact.forgotten_at.is_not(None),
+    )
+
+
+def lift_suppression(session: Session, *, email: str, actor: Actor) -> bool:
+    """Take an address off the suppression list (admins only); False if it was not on it."""
+    require_admin(actor, action="remove an address from the suppression list")
+    digest = hash_of(session, email)
+    table = cast(Table, Suppression.__table__)
+    removed = session.execute(
+        delete(table).where(table.c.address_hash == digest).returning(table.c.id)
+    ).first()
+    return removed is not None
+
+
+def list_suppressions(
+    session: Session, *, reason: SuppressionReason | None = None
+) -> Sequence[SuppressionEntry]:
+    """Every entry, newest first; forgotten people appear without an address."""
+    query = select(Suppression).order_by(Suppression.created_at.desc(), Suppression.id.desc())
+    if reason is not None:
+        query = query.where(Suppression.reason == reason)
+    return [
+        SuppressionEntry(
+            email=s.email_key,
+            reason=s.reason,
+            source=s.source,
+            note=s.note,
+            created_at=s.created_at,
+            forgotten_at=s.forgotten_at,
+        )
+        for s in session.scalars(query)
+    ]
