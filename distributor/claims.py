@@ -21,6 +21,10 @@ from distributor.states import DeliveryState, SendState
 from distributor.suppression import contact_is_suppressed
 
 
+# Core, not ORM, inserts for the history rows: the ORM's bulk path costs several times more
+# per row, and this runs for every message sent.
+EVENTS = cast(Table, DeliveryEvent.__table__)
+
 @dataclass(frozen=True, slots=True)
 class SendSnapshot:
     send_id: int
@@ -84,7 +88,7 @@ def claim_deliveries(
     )
     if claimed_ids:
         session.execute(
-            insert(DeliveryEvent),
+            insert(EVENTS),
             [
                 {"delivery_id": i, "at": now, "state": DeliveryState.SENDING}
                 for i in sorted(claimed_ids)
@@ -136,7 +140,7 @@ def _suppress(
     ).all()
     if suppressed_ids:
         session.execute(
-            insert(DeliveryEvent),
+            insert(EVENTS),
             [
                 {
                     "delivery_id": i,
@@ -175,7 +179,7 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
         ],
     )
     session.execute(
-        insert(DeliveryEvent),
+        insert(EVENTS),
         [
             {
                 "delivery_id": o.delivery_id,

@@ -18,6 +18,7 @@ from distributor.transport import (
     SMTPTransport,
     transport_from_url,
 )
+from distributor.transport.wire import NeedsSMTPUTF8, data_payload, envelope_address
 from tests.support.smtp import RecordingSMTPServer
 
 
@@ -293,3 +294,40 @@ def test_a_refused_url_does_not_show_its_password(url: str) -> None:
         transport_from_url(url)
     assert "s3cret-pass" not in str(refused.value)
     assert "press:***@relay.example.org" in str(refused.value)
+
+
+def test_envelope_addresses_with_idn_domains_reach_the_relay_in_ascii(
+    smtp_server: RecordingSMTPServer,
+) -> None:
+    transport = SMTPTransport("127.0.0.1", smtp_server.port, timeout=5)
+    try:
+        transport.send(Envelope("press@example.org", "zoe@bücher.example", b"Subject: x\r\n\r\nhi"))
+        # This relay offers SMTPUTF8, so a non-ASCII local part may go as it is.
+        transport.send(Envelope("press@example.org", "zoë@example.com", b"Subject: y\r\n\r\n"))
+    finally:
+        transport.close()
+    first, second = smtp_server.wait_for(2, timeout=5)
+    assert first.recipient == "zoe@xn--bcher-kva.example"
+    assert second.recipient == "zoë@example.com"
+
+
+def test_a_non_ascii_local_part_without_smtputf8_is_refused_by_name() -> None:
+    assert (
+        envelope_address("desk@bücher.example", smtputf8=False) == b"<desk@xn--bcher-kva.example>"
+    )
+    with pytest.raises(NeedsSMTPUTF8, match="SMTPUTF8"):
+        envelope_address("zoë@example.com", smtputf8=False)
+    assert data_payload(b".a\r\nb\nc") == b"..a\r\nb\r\nc\r\n.\r\n"
+
+
+def test_message_lines_starting_with_a_dot_arrive_intact(
+    smtp_server: RecordingSMTPServer,
+) -> None:
+    body = b"Subject: dots\r\n\r\n.leading dot\r\n..two\r\nlast line without end"
+    transport = SMTPTransport("127.0.0.1", smtp_server.port, timeout=5)
+    try:
+        transport.send(Envelope("press@example.org", "desk@news.example.com", body))
+    finally:
+        transport.close()
+    (received,) = smtp_server.wait_for(1, timeout=5)
+    assert received.data.replace(b"\r\n", b"\n").rstrip(b"\n") == body.replace(b"\r\n", b"\n")

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import idna
+
 from distributor.errors import ConfigurationError, TransportError
 from distributor.transport.base import Envelope
+from distributor.transport.wire import NeedsSMTPUTF8, data_payload, envelope_address
+
+
+def _socket(connection: smtplib.SMTP) -> socket.socket:
+    if connection.sock is None:
+        raise smtplib.SMTPServerDisconnected("not connected")
+    return connection.sock
 
 
 class _HungUp(Exception):
@@ -87,19 +97,36 @@ class SMTPTransport:
             ) from exc
 
     def _transaction(self, connection: smtplib.SMTP, envelope: Envelope) -> str:
+        smtputf8 = connection.has_extn("smtputf8")
         try:
-            code, reply = connection.mail(envelope.sender)
+            sender = envelope_address(envelope.sender, smtputf8=smtputf8)
+            recipient = envelope_address(envelope.recipient, smtputf8=smtputf8)
+        except (NeedsSMTPUTF8, idna.IDNAError) as exc:
+            raise TransportError(f"cannot address the message: {exc}") from exc
+        mail = b"MAIL FROM:" + sender + (b" SMTPUTF8" if smtputf8 and not sender.isascii() else b"")
+        commands = [mail + b"\r\n", b"RCPT TO:" + recipient + b"\r\n", b"DATA\r\n"]
+        try:
+            replies = self._envelope_replies(connection, commands)
         except (OSError, smtplib.SMTPException) as exc:
+            # Nothing of the message has gone yet, so a fresh connection may carry it.
             raise _HungUp(str(exc) or type(exc).__name__) from exc
-        if code == 421:  # "service not available, closing transmission channel"
-            raise _HungUp(f"{code} {reply.decode('utf-8', 'replace')}", code)
+        (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
+        if mail_code == 421:  # "service not available, closing transmission channel"
+            raise _HungUp(f"{mail_code} {mail_reply.decode('utf-8', 'replace')}", mail_code)
         try:
-            if code != 250:
-                raise self._refused("sender", code, reply)
-            code, reply = connection.rcpt(envelope.recipient)
-            if code not in (250, 251):
-                raise self._refused("recipient", code, reply)
-            code, reply = connection.data(envelope.data)
+            if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+                # A relay that took DATA after refusing the envelope gets an empty message
+                # with no recipient, which it must discard.
+                _socket(connection).sendall(b".\r\n")
+                connection.getreply()
+            if mail_code != 250:
+                raise self._refused("sender", mail_code, mail_reply)
+            if rcpt_code not in (250, 251):
+                raise self._refused("recipient", rcpt_code, rcpt_reply)
+            if data_code != 354:
+                raise self._refused("message", data_code, data_reply)
+            _socket(connection).sendall(data_payload(envelope.data))
+            code, reply = connection.getreply()
             if code != 250:
                 raise self._refused("message", code, reply)
         except TransportError:
@@ -112,6 +139,21 @@ class SMTPTransport:
                 f"connection to {self.host}:{self.port} lost during the transaction: {exc}"
             ) from exc
         return f"{code} {reply.decode('utf-8', 'replace')}"
+
+    @staticmethod
+    def _envelope_replies(
+        connection: smtplib.SMTP, commands: list[bytes]
+    ) -> list[tuple[int, bytes]]:
+        """MAIL, RCPT and DATA in one write when the relay pipelines, else one at a time."""
+        sock = _socket(connection)
+        if connection.has_extn("pipelining"):
+            sock.sendall(b"".join(commands))
+            return [connection.getreply() for _ in commands]
+        replies = []
+        for command in commands:
+            sock.sendall(command)
+            replies.append(connection.getreply())
+        return replies
 
     @staticmethod
     def _refused(what: str, code: int, reply: bytes) -> TransportError:
