@@ -20,10 +20,10 @@ from distributor.models import Contact, Delivery, DeliveryEvent, Outlet, Release
 from distributor.states import DeliveryState, SendState
 from distributor.suppression import contact_is_suppressed
 
-
 # Core, not ORM, inserts for the history rows: the ORM's bulk path costs several times more
 # per row, and this runs for every message sent.
 EVENTS = cast(Table, DeliveryEvent.__table__)
+
 
 @dataclass(frozen=True, slots=True)
 class SendSnapshot:
