@@ -1,0 +1,139 @@
+"""The pieces on their own, in this process (one core): importing contacts through the real
+importer, building personalised messages, and resolving an audience into deliveries."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from benchmarks.dataset import Dataset
+from distributor.claims import load_send
+from distributor.contacts_import import import_contacts, parse_contacts_csv
+from distributor.message import Recipient
+from distributor.models import Contact
+from distributor.runtime import Runtime
+from distributor.scheduling import schedule_send
+from distributor.settings import Settings
+
+
+@dataclass(slots=True)
+class ComponentFigures:
+    import_rows: int = 0
+    import_parse_seconds: float | None = None  # parse_contacts_csv: reading and validation
+    import_store_seconds: float | None = None  # import_contacts and the commit
+    build_count: int = 0
+    build_seconds: float | None = None
+    message_bytes: int | None = None  # size of one built message
+    audience_contacts: int = 0
+    audience_deliveries: int = 0
+    audience_seconds: float | None = None  # schedule_send, rolled back afterwards
+    # A component that could not be measured: its name ("import", "build", "audience") and why.
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def import_rate(self) -> float | None:
+        if self.import_parse_seconds is None or self.import_store_seconds is None:
+            return None
+        return self.import_rows / (self.import_parse_seconds + self.import_store_seconds)
+
+    @property
+    def build_rate(self) -> float | None:
+        return self.build_count / self.build_seconds if self.build_seconds else None
+
+
+def contacts_csv(rows: int) -> str:
+    lines = ["email,name,outlet"]
+    lines += [
+        f"Imported.Reporter{i}@Desk{i % 7}.Example.net,Imported Reporter {i},Outlet {i % 40}"
+        for i in range(rows)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def time_import(rt: Runtime, rows: int) -> tuple[float, float]:
+    text = contacts_csv(rows)
+    started = time.perf_counter()
+    parsed = parse_contacts_csv(io.StringIO(text))
+    parsed_at = time.perf_counter()
+    with rt.sessions.begin() as session:
+        report = import_contacts(session, parsed, now=rt.clock.now())
+    stored_at = time.perf_counter()
+    if report.created != rows:
+        raise RuntimeError(f"the importer created {report.created} of {rows} contacts")
+    return parsed_at - started, stored_at - parsed_at
+
+
+def time_builds(rt: Runtime, send_id: int, count: int) -> tuple[int, float, int]:
+    with rt.sessions() as session:
+        snapshot = load_send(session, send_id)
+        contacts = session.execute(
+            select(Contact.id, Contact.email, Contact.name).order_by(Contact.id).limit(count)
+        ).all()
+    if snapshot is None:
+        raise RuntimeError(f"send {send_id} is gone")
+    build = rt.make_builder(snapshot)  # renders the release once, as a batch does
+    recipients = [Recipient(delivery_id=i, email=e, name=n) for i, e, n in contacts]
+    built: object = build(recipients[0])  # warm up, as every batch after the first finds it
+    data = built if isinstance(built, bytes) else getattr(built, "data", b"")
+    started = time.perf_counter()
+    for recipient in recipients:
+        build(recipient)
+    return len(recipients), time.perf_counter() - started, len(data)
+
+
+def time_audience(rt: Runtime, dataset: Dataset) -> tuple[int, float]:
+    with rt.sessions() as session:
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        scheduled = schedule_send(
+            session,
+            release_id=dataset.release_id,
+            list_names=list(dataset.list_names),
+            embargo_at=now + timedelta(hours=1),
+            embargo_zone="Europe/London",
+            now=now,
+            batch_size=rt.settings.batch_size,
+        )
+        session.flush()
+        elapsed = time.perf_counter() - started
+        session.rollback()
+    return scheduled.recipients, elapsed
+
+
+def _problem(exc: Exception) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"[:300]
+
+
+def run_components(
+    dataset: Dataset, *, send_id: int, import_rows: int, build_count: int
+) -> ComponentFigures:
+    """Measured after the sends on `dataset` finished, so nothing else competes. A component
+    that fails is reported as such; the others are still measured."""
+    figures = ComponentFigures(audience_contacts=dataset.contacts)
+    rt = Runtime(Settings(database_url=dataset.url))
+    try:
+        try:
+            figures.audience_deliveries, figures.audience_seconds = time_audience(rt, dataset)
+        except Exception as exc:
+            figures.problems["audience"] = _problem(exc)
+        try:
+            figures.build_count, figures.build_seconds, figures.message_bytes = time_builds(
+                rt, send_id, build_count
+            )
+        except Exception as exc:
+            figures.problems["build"] = _problem(exc)
+        try:
+            figures.import_parse_seconds, figures.import_store_seconds = time_import(
+                rt, import_rows
+            )
+            figures.import_rows = import_rows
+        except Exception as exc:
+            figures.problems["import"] = _problem(exc)
+    finally:
+        rt.close()
+    return figures

@@ -1,0 +1,238 @@
+"""The real thing: scheduler and worker processes from distributor.processes, PostgreSQL, a
+Redis queue of its own, and the receiver. Schedule a send a fixed lead ahead, wait until
+every delivery is final, then read the figures from the deliveries table."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from benchmarks.children import BenchmarkError
+from benchmarks.cpu import CpuMeter, CpuUsage, service_roles, wait_for_quiet
+from benchmarks.dataset import Dataset
+from benchmarks.figures import Attempt, DeliveryFigures, send_figures, unfinished_count
+from benchmarks.memory import MemoryTracker, ProcessMemory, children_of
+from benchmarks.profiling import ProfileSummary, PySpyRecorder, py_spy_version, summarise
+from benchmarks.sink import Receiver, SinkCounters
+from benchmarks.waiting import wait_until_final
+from distributor.models import Delivery
+from distributor.processes import ManagedProcess, start_scheduler, start_worker
+from distributor.runtime import Runtime
+from distributor.scheduling import schedule_send
+from distributor.settings import Settings
+
+PROFILE_RATE = 200  # samples per second; py-spy itself needs CPU on a 2-CPU machine
+
+
+@dataclass
+class OursResult:
+    size: int
+    send_id: int
+    workers: int
+    settings: dict[str, object]
+    schedule_seconds: float  # schedule_send for this audience, commit included
+    figures: DeliveryFigures
+    smtp: SinkCounters
+    memory: list[ProcessMemory]
+    batches: int = 0
+    batch_messages: int | None = None  # broker messages the scheduler queued for those batches
+    cpu: CpuUsage | None = None  # from the embargo until every delivery was final
+    quiet: tuple[float, float] | None = None  # waited for other load: (seconds, busy share)
+    profile: ProfileSummary | None = None
+    attempts: list[Attempt] = field(default_factory=list)  # every try, this one included
+    notes: list[str] = field(default_factory=list)
+
+
+def purge_queue(redis_url: str, queue: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = [queue, *client.scan_iter(match=f"*{queue}*")]
+        client.delete(*keys)
+    finally:
+        client.close()
+
+
+DISPATCHED = re.compile(r"dispatched (\d+) batch")
+
+
+def dispatched_messages(scheduler_log: str) -> int | None:
+    """Broker messages the scheduler queued, from its log ("dispatched N batch(es)")."""
+    found = DISPATCHED.findall(scheduler_log)
+    return sum(int(n) for n in found) if found else None
+
+
+def batch_count(session: Session, send_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(Delivery.batch_no))).where(Delivery.send_id == send_id)
+        )
+        or 0
+    )
+
+
+def _wait_until(instant: datetime, clock_now: datetime) -> None:
+    remaining = (instant - clock_now).total_seconds()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def run_ours(
+    dataset: Dataset,
+    *,
+    receiver: Receiver,
+    redis_url: str,
+    workers: int,
+    lead_seconds: float,
+    run_dir: Path,
+    arm_lead_seconds: float | None = None,
+    py_spy: str | None = None,
+    settle_seconds: float = 0.0,
+) -> OursResult:
+    queue = f"distributor-bench-{uuid.uuid4().hex[:12]}"
+    settings = Settings(
+        data_dir=run_dir / "var",
+        database_url=dataset.url,
+        broker_url=redis_url,
+        queue_name=queue,
+        smtp_url=receiver.url,
+    )
+    if arm_lead_seconds is not None:
+        settings = settings.model_copy(update={"arm_lead_seconds": arm_lead_seconds})
+    if lead_seconds <= settings.arm_lead_seconds + settings.scheduler_interval_seconds:
+        raise BenchmarkError(
+            f"a lead of {lead_seconds:g} s leaves no time to arm the send "
+            f"{settings.arm_lead_seconds:g} s ahead; use a longer lead"
+        )
+    log_dir = run_dir / "logs"
+    rt = Runtime(settings)
+    processes: list[ManagedProcess] = []
+    tracker = MemoryTracker()
+    recorder: PySpyRecorder | None = None
+    notes: list[str] = []
+    try:
+        worker = start_worker(settings, log_dir=log_dir, concurrency=workers)
+        processes.append(worker)
+        scheduler = start_scheduler(settings, log_dir=log_dir)
+        processes.append(scheduler)
+        tracker.track("worker main", worker.process.pid, children_role="worker child")
+        tracker.track("scheduler", scheduler.process.pid)
+        tracker.start()
+        quiet = wait_for_quiet(timeout=settle_seconds) if settle_seconds > 0 else None
+        database = make_url(dataset.url).database or ""
+        meter = CpuMeter(
+            {
+                "worker children": lambda: children_of(worker.process.pid),
+                "worker main": lambda: [worker.process.pid],
+                "scheduler": lambda: [scheduler.process.pid],
+                **service_roles(database, receiver.child.pid),
+            }
+        )
+        smtp_before = receiver.counters()
+
+        started = time.perf_counter()
+        with rt.sessions.begin() as session:
+            now = rt.clock.now()
+            embargo_at = now + timedelta(seconds=lead_seconds)
+            scheduled = schedule_send(
+                session,
+                release_id=dataset.release_id,
+                list_names=list(dataset.list_names),
+                embargo_at=embargo_at,
+                embargo_zone="Europe/London",
+                now=now,
+                batch_size=settings.batch_size,
+            )
+        schedule_seconds = time.perf_counter() - started
+        ahead = (embargo_at - rt.clock.now()).total_seconds()
+        if ahead < settings.arm_lead_seconds:
+            notes.append(
+                f"scheduling took {schedule_seconds:.1f} s, leaving {ahead:.1f} s before the "
+                f"embargo (less than the {settings.arm_lead_seconds:g} s arming lead)"
+            )
+
+        _wait_until(embargo_at - timedelta(seconds=0.25), rt.clock.now())
+        if py_spy is not None:
+            recorder = PySpyRecorder(py_spy, run_dir / "profile", rate=PROFILE_RATE)
+            recorder.start(children_of(worker.process.pid))
+        _wait_until(embargo_at, rt.clock.now())
+        meter.start()
+
+        def unfinished() -> int:
+            meter.sample()
+            with rt.sessions() as session:
+                return unfinished_count(session, scheduled.send_id)
+
+        def alive() -> bool:
+            return all(p.process.poll() is None for p in processes)
+
+        stopped = wait_until_final(
+            unfinished,
+            embargo_at=embargo_at,
+            timeout_seconds=max(120.0, scheduled.recipients / 100),
+            alive=alive,
+        )
+        if stopped is not None:
+            notes.append(f"{stopped} (logs in {log_dir})")
+        cpu = meter.stop()
+
+        profile = None
+        if recorder is not None:
+            files = recorder.stop()
+            tool = (
+                f"{py_spy_version(recorder.binary)}, {PROFILE_RATE} Hz, wall clock (idle included)"
+            )
+            profile = summarise(files, tool=tool)
+            recorder = None
+        memory = tracker.stop()
+        receiver.wait_for_messages(scheduled.recipients, since=smtp_before, timeout=10)
+        smtp = receiver.counters() - smtp_before
+        with rt.sessions() as session:
+            figures = send_figures(session, scheduled.send_id, embargo_at)
+            batches = batch_count(session, scheduled.send_id)
+        batch_messages = dispatched_messages(scheduler.log_text())
+    finally:
+        if recorder is not None:
+            recorder.stop()
+        tracker.stop()
+        for process in reversed(processes):
+            process.stop()
+        rt.close()
+        purge_queue(redis_url, queue)
+    return OursResult(
+        size=dataset.contacts,
+        send_id=scheduled.send_id,
+        workers=workers,
+        settings={
+            "batch_size": settings.batch_size,
+            "claim_chunk": settings.claim_chunk,
+            "arm_lead_seconds": settings.arm_lead_seconds,
+            "scheduler_interval_seconds": settings.scheduler_interval_seconds,
+            "redispatch_after_seconds": settings.redispatch_after_seconds,
+            "lead_seconds": lead_seconds,
+        },
+        batches=batches,
+        batch_messages=batch_messages,
+        schedule_seconds=schedule_seconds,
+        figures=figures,
+        cpu=cpu,
+        quiet=quiet,
+        smtp=smtp,
+        memory=memory,
+        profile=profile,
+        notes=notes,
+    )
+
+
+def default_workers() -> int:
+    """The worker's default for this machine: one process per CPU (Celery's own default)."""
+    return os.cpu_count() or 1

@@ -1,0 +1,597 @@
+"""The report: markdown tables of every figure, the targets, the machine; printed and written.
+
+Everything below KEEP_MARKER in an existing report is hand-written analysis and is carried
+over unchanged when the report is written again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks.components import ComponentFigures
+from benchmarks.cpu import CpuUsage
+from benchmarks.environment import MachineInfo
+from benchmarks.figures import TIME_COLUMN, Attempt, DeliveryFigures
+from benchmarks.memory import ProcessMemory
+from benchmarks.naive import NaiveResult
+from benchmarks.ours import OursResult
+from benchmarks.profiling import ProfileSummary, Share
+
+KEEP_MARKER = (
+    "<!-- Hand-written notes below this line are kept when `make bench` rewrites the file. -->"
+)
+
+# Targets for a 2-CPU machine, from the issue that asked for these benchmarks.
+TARGET_THROUGHPUT = 3000.0
+STRETCH_THROUGHPUT = 5000.0
+TARGET_RATIO = 15.0
+TARGET_FIRST_S = 0.100
+TARGET_LAST_S = 3.0
+TARGET_RSS_MB = 150.0
+TARGET_RSS_GROWTH = 0.10
+
+# Row labels, in order; the smoke test checks that every one is in the report.
+ROW_THROUGHPUT = "Throughput, embargo to last acceptance"
+ROW_UPDATED = "Delivery rows updated to `sent`"
+ROW_FIRST = "Embargo to first accepted message"
+ROW_LAST = "Embargo to last accepted message"
+ROW_EARLY = "Accepted before the embargo"
+ROW_CLAIM = "Embargo to first claim"
+ROW_CLAIMED_EARLY = "Claimed before the embargo"
+ROW_CONNECTIONS = "SMTP connections opened"
+ROW_BATCH_MESSAGES = "Batch messages queued / batches"
+ROW_MESSAGE_SIZE = "Size of one message"
+ROW_RSS_MAIN = "Peak RSS, worker main process"
+ROW_RSS_CHILDREN = "Peak RSS, each worker child process"
+ROW_RSS_SCHEDULER = "Peak RSS, scheduler"
+ROW_SCHEDULE = "Scheduling the send (`schedule_send`)"
+ROW_CPU_WORKERS = "CPUs kept busy by the worker processes (average)"
+ROW_CPU_OTHERS = "CPUs kept busy by processes not under test (average)"
+ROW_CPU_PER_MESSAGE = "CPU time per message, all processes under test"
+UNDER_TEST = ("worker children", "worker main", "scheduler", "PostgreSQL", "Redis", "receiver")
+ROW_NAIVE = "Naive baseline throughput"
+ROW_RATIO = "Throughput ratio, ours / naive"
+ROW_IMPORT = "Contacts imported per second"
+ROW_AUDIENCE = "Audience resolution"
+ROW_BUILD = "Personalised messages built per second, one core"
+REQUIRED_ROWS = (
+    ROW_THROUGHPUT,
+    ROW_UPDATED,
+    ROW_FIRST,
+    ROW_LAST,
+    ROW_EARLY,
+    ROW_CLAIM,
+    ROW_CLAIMED_EARLY,
+    ROW_CONNECTIONS,
+    ROW_BATCH_MESSAGES,
+    ROW_RSS_MAIN,
+    ROW_RSS_CHILDREN,
+    ROW_RSS_SCHEDULER,
+    ROW_SCHEDULE,
+    ROW_CPU_WORKERS,
+    ROW_CPU_OTHERS,
+    ROW_CPU_PER_MESSAGE,
+    ROW_NAIVE,
+    ROW_RATIO,
+    ROW_IMPORT,
+    ROW_AUDIENCE,
+    ROW_BUILD,
+)
+
+
+@dataclass
+class BenchReport:
+    command: str
+    machine: MachineInfo
+    ours: list[OursResult]
+    naive: NaiveResult | None = None
+    naive_compared_with: OursResult | None = None  # our run on the naive run's database
+    components: ComponentFigures | None = None
+    profiled: OursResult | None = None
+    notes: list[str] = field(default_factory=list)
+    load_at_end: float | None = None  # 1-minute load average when the run ended
+
+    @property
+    def ratio(self) -> float | None:
+        if self.naive is None or self.naive_compared_with is None:
+            return None
+        ours = self.naive_compared_with.figures.throughput
+        naive = self.naive.figures.throughput
+        return ours / naive if ours and naive else None
+
+    @property
+    def sound(self) -> bool:
+        """Every message went, none early: the figures mean what they say."""
+        runs = [r.figures for r in self.ours]
+        if self.naive is not None:
+            runs.append(self.naive.figures)
+        return all(f.complete and f.early == 0 and not f.claimed_early for f in runs)
+
+
+# Formatting -------------------------------------------------------------------------------
+
+
+def count(n: int | None) -> str:
+    return "n/a" if n is None else f"{n:,}"
+
+
+def rate(value: float | None, unit: str = "msg/s") -> str:
+    return "n/a" if value is None else f"{value:,.0f} {unit}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if abs(seconds) < 1:
+        return f"{seconds * 1000:,.0f} ms"
+    return f"{seconds:,.2f} s"
+
+
+def megabytes(kib: int | None) -> str:
+    return "n/a" if kib is None else f"{kib * 1024 / 1e6:,.0f} MB"
+
+
+def mb(kib: int | None) -> float | None:
+    return None if kib is None else kib * 1024 / 1e6
+
+
+def percent(share: float) -> str:
+    return f"{share * 100:.1f} %"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = {"l": "---", "r": "---:", "c": ":---:"}
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks[a] for a in align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def cpus_of(cpu: CpuUsage | None, *roles: str) -> str:
+    if cpu is None:
+        return "n/a"
+    used = sum(cpu.by_role.get(role, 0.0) for role in roles)
+    return f"{cpu.average(used):.2f} of {cpu.cpus}"
+
+
+def cpus_others(cpu: CpuUsage | None) -> str:
+    return "n/a" if cpu is None else f"{cpu.average(cpu.others):.2f} of {cpu.cpus}"
+
+
+def size_of_ours(components: ComponentFigures | None) -> str:
+    if components is None or components.message_bytes is None:
+        return "n/a"
+    return f"{components.message_bytes:,} bytes"
+
+
+def cpu_per_message(cpu: CpuUsage | None, sent: int) -> str:
+    if cpu is None or not sent:
+        return "n/a"
+    used = sum(cpu.by_role.get(role, 0.0) for role in UNDER_TEST)
+    return f"{used / sent * 1000:.2f} ms"
+
+
+def attempts_note(label: str, attempts: list[Attempt]) -> list[str]:
+    if len(attempts) < 2:
+        return []
+    tries = ", ".join(
+        f"{rate(a.throughput)} with {a.other_cpus:.2f} CPUs busy elsewhere" for a in attempts
+    )
+    return [
+        f"- {label}: sent {len(attempts)} times because other processes were busy: {tries}; "
+        "the least disturbed is shown."
+    ]
+
+
+def cpu_breakdown(cpu: CpuUsage | None, quiet: tuple[float, float] | None) -> str:
+    if cpu is None:
+        return "no CPU figures"
+    parts = [f"{role} {cpu.average(seconds):.2f}" for role, seconds in cpu.by_role.items()]
+    parts.append(f"other processes {cpu.average(cpu.others):.2f}")
+    text = "average CPUs busy from the embargo to the last message: " + ", ".join(parts)
+    if quiet is not None:
+        waited, share = quiet
+        text += f"; before the send the machine was {share:.0%} busy" + (
+            f" after waiting {waited:.0f} s for it to settle" if waited >= 1 else ""
+        )
+    return text
+
+
+def peaks(memory: list[ProcessMemory], role: str) -> list[int]:
+    return [m.peak_kib for m in memory if m.role == role and m.peak_kib is not None]
+
+
+def peak_of(memory: list[ProcessMemory], role: str) -> int | None:
+    found = peaks(memory, role)
+    return max(found) if found else None
+
+
+def peaks_text(memory: list[ProcessMemory], role: str) -> str:
+    found = peaks(memory, role)
+    return " / ".join(megabytes(k) for k in found) if found else "n/a"
+
+
+# Sections ---------------------------------------------------------------------------------
+
+
+def results_section(report: BenchReport) -> list[str]:
+    runs = report.ours
+    header = ["", *(f"{r.size:,} recipients" for r in runs)]
+
+    def row(label: str, cell: Callable[[OursResult], str]) -> list[str]:
+        return [label, *(cell(r) for r in runs)]
+
+    def f(r: OursResult) -> DeliveryFigures:
+        return r.figures
+
+    rows = [
+        row(ROW_THROUGHPUT, lambda r: f"**{rate(f(r).throughput)}**"),
+        row(ROW_UPDATED, lambda r: f"{count(f(r).sent)} of {count(f(r).recipients)}"),
+        row(ROW_FIRST, lambda r: duration(f(r).first_s)),
+        row(ROW_LAST, lambda r: duration(f(r).last_s)),
+        row(ROW_EARLY, lambda r: count(f(r).early)),
+        row(ROW_CLAIM, lambda r: duration(f(r).first_claim_s)),
+        row(ROW_CLAIMED_EARLY, lambda r: count(f(r).claimed_early)),
+        row(ROW_CONNECTIONS, lambda r: count(r.smtp.sessions)),
+        row(ROW_BATCH_MESSAGES, lambda r: f"{count(r.batch_messages)} / {count(r.batches)}"),
+        row(ROW_RSS_MAIN, lambda r: peaks_text(r.memory, "worker main")),
+        row(ROW_RSS_CHILDREN, lambda r: peaks_text(r.memory, "worker child")),
+        row(ROW_RSS_SCHEDULER, lambda r: peaks_text(r.memory, "scheduler")),
+        row(ROW_SCHEDULE, lambda r: duration(r.schedule_seconds)),
+        row(ROW_CPU_WORKERS, lambda r: cpus_of(r.cpu, "worker children", "worker main")),
+        row(ROW_CPU_OTHERS, lambda r: cpus_others(r.cpu)),
+        row(ROW_CPU_PER_MESSAGE, lambda r: cpu_per_message(r.cpu, f(r).sent)),
+    ]
+    first = runs[0]
+    lines = [
+        "## Our sending path",
+        "",
+        f"Scheduler and {first.workers} worker processes (`distributor worker`, the default of "
+        "one per CPU) on PostgreSQL and Redis, default settings: batches of "
+        f"{first.settings['batch_size']}, claims of {first.settings['claim_chunk']}, arming "
+        f"{first.settings['arm_lead_seconds']:g} s ahead, idle batches queued again after "
+        f"{first.settings['redispatch_after_seconds']:g} s; the send is scheduled "
+        f"{first.settings['lead_seconds']:g} s before its embargo.",
+        "",
+        *table(header, rows),
+        "",
+    ]
+    for r in runs:
+        lines.append(f"- {r.size:,}: {cpu_breakdown(r.cpu, r.quiet)}.")
+        lines += attempts_note(f"{r.size:,}", r.attempts)
+        lines += [f"- {r.size:,}: {note}" for note in r.notes]
+    return [*lines, ""]
+
+
+def baseline_section(report: BenchReport) -> list[str]:
+    naive, ours = report.naive, report.naive_compared_with
+    lines = ["## Baseline: the naive Celery pattern", ""]
+    if naive is None or ours is None:
+        return [*lines, "Not run this time (`--skip-naive`).", "", f"| {ROW_NAIVE} | n/a |", ""]
+    lines += [
+        "What a user following the tutorials would write (`benchmarks/naive_app.py`): one "
+        "Celery task per email queued with the embargo as its ETA, the ORM loading the row, "
+        "the contact and the release, Jinja2 rendering the HTML, html2text making the text "
+        "part, a stdlib `EmailMessage`, a new `smtplib` connection per email, and a commit "
+        f"per row. Same database, data, receiver, machine and number of worker processes "
+        f"({naive.workers}), in the same run.",
+        "",
+    ]
+    same = ours.size == naive.size
+    ours_label = f"Ours ({ours.size:,})" if not same else "Ours"
+    rows = [
+        ["Recipients", count(ours.figures.recipients), count(naive.figures.recipients)],
+        [ROW_THROUGHPUT, rate(ours.figures.throughput), f"**{rate(naive.figures.throughput)}**"],
+        [ROW_FIRST, duration(ours.figures.first_s), duration(naive.figures.first_s)],
+        [ROW_LAST, duration(ours.figures.last_s), duration(naive.figures.last_s)],
+        [ROW_EARLY, count(ours.figures.early), count(naive.figures.early)],
+        [ROW_MESSAGE_SIZE, size_of_ours(report.components), f"{naive.message_bytes:,} bytes"],
+        [ROW_CONNECTIONS, count(ours.smtp.sessions), count(naive.smtp.sessions)],
+        [
+            ROW_RSS_MAIN,
+            peaks_text(ours.memory, "worker main"),
+            peaks_text(naive.memory, "naive worker main"),
+        ],
+        [
+            ROW_RSS_CHILDREN,
+            peaks_text(ours.memory, "worker child"),
+            peaks_text(naive.memory, "naive worker child"),
+        ],
+        [
+            ROW_CPU_WORKERS,
+            cpus_of(ours.cpu, "worker children", "worker main"),
+            cpus_of(naive.cpu, "worker children", "worker main"),
+        ],
+        [ROW_CPU_OTHERS, cpus_others(ours.cpu), cpus_others(naive.cpu)],
+        [
+            ROW_CPU_PER_MESSAGE,
+            cpu_per_message(ours.cpu, ours.figures.sent),
+            cpu_per_message(naive.cpu, naive.figures.sent),
+        ],
+    ]
+    ratio = report.ratio
+    lines += table(["", ours_label, f"Naive ({naive.size:,})"], rows)
+    lines += [
+        "",
+        f"{ROW_NAIVE}: {rate(naive.figures.throughput)}. "
+        f"**{ROW_RATIO}: {'n/a' if ratio is None else f'{ratio:.1f}x'}**"
+        + ("" if same else f" (ours measured on {ours.size:,}, the naive run on {naive.size:,})")
+        + f". Queueing the {naive.size:,} ETA tasks took {duration(naive.publish_seconds)} "
+        "before the embargo and is not counted.",
+        "",
+    ]
+    lines.append(f"- naive: {cpu_breakdown(naive.cpu, naive.quiet)}.")
+    lines += attempts_note("naive", naive.attempts)
+    lines += [f"- naive: {note}" for note in naive.notes]
+    return [*lines, ""]
+
+
+def components_section(report: BenchReport) -> list[str]:
+    c = report.components
+    lines = ["## Components", "", "Each on its own in the benchmark process (one core)."]
+    if c is None:
+        return [*lines, "", "Not run this time (`--skip-components`).", ""]
+
+    def how(component: str, text: str) -> str:
+        problem = c.problems.get(component)
+        return f"**could not be measured**: {problem}" if problem else text
+
+    rows = [
+        [
+            ROW_IMPORT,
+            rate(c.import_rate, "contacts/s"),
+            how(
+                "import",
+                f"{c.import_rows:,} new rows through `parse_contacts_csv` (validation, "
+                f"{duration(c.import_parse_seconds)}) and `import_contacts` with its commit "
+                f"({duration(c.import_store_seconds)})",
+            ),
+        ],
+        [
+            f"{ROW_AUDIENCE} for {c.audience_contacts:,} contacts",
+            duration(c.audience_seconds),
+            how(
+                "audience",
+                "`schedule_send` on two overlapping lists: the distinct union, "
+                f"{c.audience_deliveries:,} pending deliveries and their events, batch numbers "
+                "(rolled back afterwards)",
+            ),
+        ],
+        [
+            ROW_BUILD,
+            rate(c.build_rate),
+            how(
+                "build",
+                f"`MessageBuilder.build` from `Runtime.make_builder`, {c.build_count:,} "
+                "recipients, multipart HTML + text",
+            ),
+        ],
+    ]
+    return [*lines, "", *table(["Component", "Figure", "How"], rows, "lrl"), ""]
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def targets_section(report: BenchReport) -> list[str]:
+    rows: list[list[str]] = []
+    for r in report.ours:
+        tp = r.figures.throughput
+        met = None if tp is None else tp >= TARGET_THROUGHPUT
+        stretch = " (stretch 5,000: met)" if tp and tp >= STRETCH_THROUGHPUT else ""
+        rows.append(
+            [
+                f"{r.size:,}: at least {TARGET_THROUGHPUT:,.0f} msg/s end to end",
+                rate(tp) + stretch,
+                _verdict(met),
+            ]
+        )
+    ratio = report.ratio
+    rows.append(
+        [
+            f"At least {TARGET_RATIO:g}x the naive baseline",
+            "n/a" if ratio is None else f"{ratio:.1f}x",
+            _verdict(None if ratio is None else ratio >= TARGET_RATIO),
+        ]
+    )
+    smallest = report.ours[0]
+    first, last = smallest.figures.first_s, smallest.figures.last_s
+    rows += [
+        [
+            f"{smallest.size:,}: first message within {duration(TARGET_FIRST_S)} of the embargo",
+            duration(first),
+            _verdict(None if first is None else first <= TARGET_FIRST_S),
+        ],
+        [
+            f"{smallest.size:,}: last message within {duration(TARGET_LAST_S)}",
+            duration(last),
+            _verdict(None if last is None else last <= TARGET_LAST_S),
+        ],
+    ]
+    for r in report.ours:
+        rows.append(
+            [
+                f"{r.size:,}: none accepted early",
+                count(r.figures.early),
+                _verdict(r.figures.early == 0),
+            ]
+        )
+    largest = report.ours[-1]
+    biggest_child = peak_of(largest.memory, "worker child")
+    big = mb(biggest_child)
+    rows.append(
+        [
+            f"{largest.size:,}: worker RSS under {TARGET_RSS_MB:g} MB",
+            megabytes(biggest_child),
+            _verdict(None if big is None else big < TARGET_RSS_MB),
+        ]
+    )
+    if len(report.ours) > 1:
+        small = mb(peak_of(smallest.memory, "worker child"))
+        growth = None if big is None or not small else big / small - 1
+        rows.append(
+            [
+                f"Worker RSS at {largest.size:,} within {TARGET_RSS_GROWTH:.0%} of "
+                f"{smallest.size:,}",
+                "n/a" if growth is None else f"{growth:+.1%}",
+                _verdict(None if growth is None else abs(growth) <= TARGET_RSS_GROWTH),
+            ]
+        )
+    lines = [
+        "## Targets",
+        "",
+        f"Targets for a 2-CPU machine; this one has {report.machine.cpus}.",
+        "",
+        *table(["Target", "Measured", ""], rows, "lrc"),
+        "",
+    ]
+    if any("missed" in row[2] for row in rows):
+        lines += ["Where a target is missed, the profile below shows where the time goes.", ""]
+    return lines
+
+
+def _shares_table(title: str, shares: list[Share]) -> list[str]:
+    return table([title, "Share"], [[s.label, percent(s.share)] for s in shares])
+
+
+def profile_section(report: BenchReport) -> list[str]:
+    run = report.profiled
+    if run is None:
+        return []
+    if run.profile is None or not run.figures.complete:
+        why = "; ".join(run.notes) or "py-spy recorded no samples"
+        return [
+            "## Where the time goes (profile)",
+            "",
+            f"The profiled {run.size:,}-recipient send did not give a usable profile: {why}.",
+            "",
+        ]
+    p: ProfileSummary = run.profile
+    lines = [
+        "## Where the time goes (profile)",
+        "",
+        f"A separate {run.size:,}-recipient send with `py-spy record` attached to each of the "
+        f"{p.processes} worker children from just before the embargo until every delivery was "
+        f"final ({p.tool}; {p.samples:,} samples). Sampling can slow a run (this one reached "
+        f"{rate(run.figures.throughput)}, last message at {duration(run.figures.last_s)}), "
+        "so read the shares, not the speed. Raw stacks are in `docs/benchmarks.raw/`.",
+        "",
+        *_shares_table("Step of a batch (wall clock in the worker children)", p.phases),
+        "",
+    ]
+    if p.inside_build:
+        lines += [*_shares_table("Inside `MessageBuilder.build`", p.inside_build), ""]
+    if p.inside_send:
+        lines += [*_shares_table("Inside `SMTPTransport.send`", p.inside_send), ""]
+    lines += [*_shares_table("Top functions by own time (leaf of the stack)", p.top_self), ""]
+    return lines
+
+
+def method_section(report: BenchReport) -> list[str]:
+    return [
+        "## How it was measured",
+        "",
+        "- Each size gets a fresh PostgreSQL database (Alembic migrations), contacts loaded "
+        "with one set-based INSERT, on two media lists that overlap by 20 %, and the sample "
+        "release from `demo/`. The worker and scheduler are started before the send is "
+        "scheduled, on a Redis queue of their own.",
+        f"- Times come from `{TIME_COLUMN}` against the send's `embargo_at`: the worker "
+        "records each message's `finished_at` as the relay accepts it (the outcomes of a "
+        "claimed chunk are written together after the chunk). `claimed_at`, set when a "
+        "chunk is claimed, before any of it is sent, is shown as the first claim. Throughput "
+        "is messages sent divided by the time from the embargo to the last `finished_at`.",
+        "- Early sends are counted twice: rows whose `finished_at` is before the embargo, "
+        "and rows claimed (`claimed_at`) before it.",
+        "- Every message is also counted at the receiver, with the SMTP sessions it saw.",
+        "- Peak RSS is the kernel's high-water mark (`VmHWM` in `/proc/PID/status`) of each "
+        "process, read just before it is stopped; 1 MB = 10^6 bytes.",
+        "- The baseline's times come from its own `naive_outbox.sent_at`, written after each "
+        "message's SMTP acceptance.",
+        "- CPU use comes from `/proc`: each process's user + system time over the send, "
+        "against the whole machine's; what no process under test (worker, scheduler, "
+        "PostgreSQL, Redis, receiver, the benchmark itself) used is shown as other "
+        "processes. Before each measured send the benchmark waits (at most `--settle` "
+        "seconds) for other load to pass; with `--attempts N` a send during which other "
+        "processes kept more than a quarter of a CPU busy is run again, and the least "
+        "disturbed attempt is reported. CPU time per message adds up the processes under "
+        "test and divides by the messages sent, so other load hardly changes it.",
+        "- Components run in the benchmark process after the sends.",
+        "",
+    ]
+
+
+def machine_section(report: BenchReport) -> list[str]:
+    m = report.machine
+    packages = ", ".join(f"{name} {version}" for name, version in m.packages.items())
+    memory = f", {m.memory_gib:.0f} GiB RAM" if m.memory_gib else ""
+    return [
+        "## Machine and versions",
+        "",
+        f"- Date: {m.date}; code at commit {m.revision}",
+        f"- CPUs: {m.cpus} ({m.cpu_model}){memory}; {m.kernel}",
+        f"- {m.python}; {packages}",
+        f"- PostgreSQL {m.postgres}; redis-server {m.redis_server}",
+        f"- Load average (1 min): {m.load_at_start:.2f} when the run began"
+        + ("" if report.load_at_end is None else f", {report.load_at_end:.2f} when it ended"),
+        f"- Receiver: {m.receiver}",
+        f"- Command: `{report.command}`",
+        "",
+    ]
+
+
+def render(report: BenchReport) -> str:
+    m = report.machine
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured on {m.date} on a {m.cpus}-CPU machine, code at commit {m.revision}, by "
+        "`make bench` "
+        "(`python -m benchmarks`), which rewrites this file; rerun it to get your machine's "
+        "figures. Options: `python -m benchmarks --help`.",
+        "",
+    ]
+    if "smtp-sink" not in m.receiver:
+        lines += [
+            f"**Receiver: {m.receiver}.** Postfix's smtp-sink was not used, so a Python "
+            "receiver stood in; it may limit the figures.",
+            "",
+        ]
+    if not report.sound:
+        lines += [
+            "**Warning: some deliveries did not finish, or went early; see the tables.**",
+            "",
+        ]
+    lines += [f"- {note}" for note in report.notes]
+    if report.notes:
+        lines.append("")
+    lines += results_section(report)
+    lines += baseline_section(report)
+    lines += components_section(report)
+    lines += targets_section(report)
+    lines += profile_section(report)
+    lines += method_section(report)
+    lines += machine_section(report)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    """Write the report, keeping any hand-written notes below KEEP_MARKER."""
+    kept = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        if KEEP_MARKER in old:
+            kept = old.split(KEEP_MARKER, 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n" + KEEP_MARKER + kept.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def write_raw(path: Path, report: BenchReport) -> None:
+    """Every figure as JSON, for comparing runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = asdict(report)
+    data["ratio"] = report.ratio
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

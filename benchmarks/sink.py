@@ -1,0 +1,203 @@
+"""The SMTP receiver: Postfix's smtp-sink on loopback, so the receiver is never the bottleneck.
+
+Without Postfix an aiosmtpd stand-in runs instead (in its own process, same counters), and
+the report says so: it is a single Python process and may then limit the figures.
+Only the smtp-sink binary is ever run; the Postfix mail system itself is never started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.children import BenchmarkError, Child, start_child
+
+SMTP_SINK_PATHS = ("/usr/sbin/smtp-sink", "/usr/lib/postfix/sbin/smtp-sink")
+COUNTERS = re.compile(r"sess=(\d+)(?: quit=\d+)? mesg=(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SinkCounters:
+    """Sessions (SMTP connections) and messages accepted since the receiver started."""
+
+    sessions: int
+    messages: int
+
+    def __sub__(self, other: SinkCounters) -> SinkCounters:
+        return SinkCounters(self.sessions - other.sessions, self.messages - other.messages)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def find_smtp_sink() -> str | None:
+    for candidate in (shutil.which("smtp-sink"), *SMTP_SINK_PATHS):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def postfix_version() -> str | None:
+    postconf = shutil.which("postconf") or "/usr/sbin/postconf"
+    if not os.access(postconf, os.X_OK):
+        return None
+    try:
+        out = subprocess.run(
+            [postconf, "-d", "-h", "mail_version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@dataclass
+class Receiver:
+    kind: str  # "smtp-sink" or "aiosmtpd"
+    description: str
+    port: int
+    child: Child
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def counters(self) -> SinkCounters:
+        matches = COUNTERS.findall(_tail(self.child.log_path, 400))
+        if not matches:
+            return SinkCounters(0, 0)
+        sessions, messages = matches[-1]
+        return SinkCounters(int(sessions), int(messages))
+
+    def wait_for_messages(self, count: int, *, since: SinkCounters, timeout: float) -> None:
+        """Wait until `count` messages arrived after `since`, and their sessions closed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self.counters() - since).messages >= count:
+                time.sleep(0.3)  # let the last sessions say QUIT, so they are counted too
+                return
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.child.stop(timeout=5)
+
+
+def _tail(path: Path, size: int) -> str:
+    with path.open("rb") as stream:
+        stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, stream.tell() - size))
+        return stream.read().decode("ascii", "replace")
+
+
+def _wait_until_listening(child: Child, port: int, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            break
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as probe:
+                probe.recv(512)  # the greeting
+                probe.sendall(b"QUIT\r\n")
+                probe.recv(512)
+            return
+        except OSError:
+            time.sleep(0.05)
+    child.stop(timeout=2)
+    raise BenchmarkError(f"{child.name} did not listen on port {port}:\n{child.log_text()[-2000:]}")
+
+
+def start_receiver(log_dir: Path, *, prefer: str = "auto") -> Receiver:
+    """smtp-sink when Postfix is installed (unless `prefer` is "aiosmtpd"), else aiosmtpd."""
+    binary = find_smtp_sink() if prefer in ("auto", "smtp-sink") else None
+    if prefer == "smtp-sink" and binary is None:
+        raise BenchmarkError("smtp-sink was asked for, but Postfix is not installed")
+    last_error: BenchmarkError | None = None
+    for _attempt in range(3):  # a free port can be taken between probing and binding
+        port = free_port()
+        if binary is not None:
+            argv = [binary, "-c"]
+            if os.geteuid() == 0:
+                argv += ["-u", "nobody"]  # smtp-sink refuses to keep running as root
+            argv += [f"127.0.0.1:{port}", "1024"]
+            version = postfix_version()
+            description = f"Postfix smtp-sink{f' {version}' if version else ''}"
+            kind = "smtp-sink"
+        else:
+            argv = ["python", "-m", "benchmarks.sink", "--port", str(port)]
+            why = "chosen with --receiver" if prefer == "aiosmtpd" else "smtp-sink not installed"
+            description = f"aiosmtpd ({why})"
+            kind = "aiosmtpd"
+        child = start_child(f"receiver-{kind}", argv, log_dir=log_dir)
+        try:
+            _wait_until_listening(child, port, timeout=15)
+        except BenchmarkError as exc:
+            last_error = exc
+            continue
+        # Probing opened one session; the counters are read as differences, so it is harmless.
+        receiver = Receiver(kind, f"{description} on 127.0.0.1:{port}", port, child)
+        atexit.register(receiver.stop)  # it runs in its own session: never leave it behind
+        return receiver
+    assert last_error is not None
+    raise last_error
+
+
+def _serve_aiosmtpd(port: int) -> None:
+    """The fallback receiver: accept everything, print smtp-sink-style counters."""
+    import threading
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    counts = {"sessions": 0, "messages": 0}
+    lock = threading.Lock()
+
+    def show() -> None:
+        sys.stdout.write(f"sess={counts['sessions']} mesg={counts['messages']}\r")
+        sys.stdout.flush()
+
+    class CountingSMTP(SMTP):
+        def connection_made(self, transport: Any) -> None:
+            with lock:
+                counts["sessions"] += 1
+            super().connection_made(transport)
+
+    class Accept:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            with lock:
+                counts["messages"] += 1
+                show()
+            return "250 2.0.0 Ok: queued"
+
+    class CountingController(Controller):
+        def factory(self) -> SMTP:
+            return CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+    controller = CountingController(Accept(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print(f"aiosmtpd receiver on 127.0.0.1:{port}", flush=True)
+    try:
+        threading.Event().wait()
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="aiosmtpd stand-in for smtp-sink")
+    parser.add_argument("--port", type=int, required=True)
+    _serve_aiosmtpd(parser.parse_args().port)
