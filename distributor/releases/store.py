@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -24,9 +25,10 @@ from distributor.releases.draft import AttachmentFile, ImageFile, ReleaseDraft
 from distributor.releases.files import ATTACHMENT_TYPES, IMAGE_TYPES, sniff_content_type
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.markup import is_remote, markdown_images
-from distributor.rendering.render import RenderSetup, check_release_renders
-from distributor.rendering.session import render_setup_for
 from distributor.states import ACTIVE_SEND_STATES
+
+if TYPE_CHECKING:
+    from distributor.rendering.render import RenderSetup
 
 MAX_HEADLINE = 300
 MAX_DATELINE = 100
@@ -151,6 +153,10 @@ def create_release(
         raise InvalidReleaseError(problems)
     organisation = get_organisation(session, draft.organisation) if draft.organisation else None
     content = ReleaseContent(draft, profile_of(organisation) if organisation else None)
+    # Imported here: distributor.rendering imports this package while it initialises.
+    from distributor.rendering.render import check_release_renders
+    from distributor.rendering.session import render_setup_for
+
     warnings = check_release_renders(
         content, setup=setup or render_setup_for(session), notice=sample_notice(now)
     )
@@ -225,6 +231,9 @@ def check_release_for_sending(
     TemplateProblem (or NotFoundError), returns warnings. Called when a send is scheduled."""
     release = get_release(session, release_id)
     notice = EmbargoNotice(at=embargo_at, zone_name=embargo_zone)
+    from distributor.rendering.render import check_release_renders
+    from distributor.rendering.session import render_setup_for
+
     return check_release_renders(
         content_of(release), setup=render_setup_for(session), notice=notice
     )
