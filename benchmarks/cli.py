@@ -83,7 +83,9 @@ def parser() -> argparse.ArgumentParser:
         help="run a send again (up to this many times in all) when other processes kept more "
         f"than {DISTURBED_CPUS:g} CPUs busy during it; the least disturbed run is reported",
     )
-    p.add_argument("--workers", type=int, default=None, help="worker processes (one per CPU)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (the worker's default)"
+    )
     p.add_argument("--lead", type=float, default=15.0, help="seconds from scheduling to embargo")
     p.add_argument("--arm-lead", type=float, default=None, help="arming lead (the setting's)")
     p.add_argument(

@@ -4,7 +4,6 @@ every delivery is final, then read the figures from the deliveries table."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
@@ -234,5 +233,5 @@ def run_ours(
 
 
 def default_workers() -> int:
-    """The worker's default for this machine: one process per CPU (Celery's own default)."""
-    return os.cpu_count() or 1
+    """The worker's default for this machine, as `distributor worker` chooses it."""
+    return Settings().effective_worker_concurrency

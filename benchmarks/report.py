@@ -249,8 +249,8 @@ def results_section(report: BenchReport) -> list[str]:
     lines = [
         "## Our sending path",
         "",
-        f"Scheduler and {first.workers} worker processes (`distributor worker`, the default of "
-        "one per CPU) on PostgreSQL and Redis, default settings: batches of "
+        f"Scheduler and {first.workers} worker processes (`distributor worker`, its default of "
+        "one per CPU plus one) on PostgreSQL and Redis, default settings: batches of "
         f"{first.settings['batch_size']}, claims of {first.settings['claim_chunk']}, arming "
         f"{first.settings['arm_lead_seconds']:g} s ahead, idle batches queued again after "
         f"{first.settings['redispatch_after_seconds']:g} s; the send is scheduled "

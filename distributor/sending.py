@@ -16,6 +16,8 @@ from distributor.message import BuiltMessage, Recipient
 from distributor.states import DeliveryState, SendState
 from distributor.transport import Envelope, MailTransport
 
+FIRST_CHUNK = 20
+
 # Builds one message (its bytes and its VERP envelope sender) from the send's prepared release.
 BuildMessage = Callable[[Recipient], BuiltMessage]
 
@@ -58,28 +60,42 @@ def deliver_batch(
     with contextlib.suppress(TransportError):
         transport.connect()  # a relay that is down now is tried again for each message
     sleep_until(clock, snapshot.embargo_at, at_most=job.max_wait.total_seconds())
+    outcomes: list[Outcome] = []
+    # A small first claim puts the first message on the wire soonest after the lift.
+    chunk = min(FIRST_CHUNK, job.claim_chunk)
     while True:
-        now = clock.now()
-        with sessions.begin() as session:
-            recipients = claim_deliveries(
-                session,
-                send_id=job.send_id,
-                batch_no=job.batch_no,
-                now=now,
-                limit=job.claim_chunk,
-            )
+        # One transaction records the last chunk's outcomes and claims the next: half the
+        # commits, and a claim always sees the batch as it really stands.
+        try:
+            with sessions.begin() as session:
+                record_outcomes(session, outcomes)
+                recipients = claim_deliveries(
+                    session,
+                    send_id=job.send_id,
+                    batch_no=job.batch_no,
+                    now=clock.now(),
+                    limit=chunk,
+                )
+        except Exception:
+            # What was sent must be recorded even when the next claim fails.
+            with sessions.begin() as session:
+                record_outcomes(session, outcomes)
+            raise
+        _tally(report, outcomes)
         if not recipients:
             break
+        chunk = job.claim_chunk
         outcomes = [_transmit(r, build, transport, clock) for r in recipients]
-        with sessions.begin() as session:
-            record_outcomes(session, outcomes)
-        for outcome in outcomes:
-            if outcome.state is DeliveryState.SENT:
-                report.sent += 1
-            else:
-                report.failed += 1
-                report.errors.append(outcome.error or "")
     return report
+
+
+def _tally(report: BatchReport, outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        if outcome.state is DeliveryState.SENT:
+            report.sent += 1
+        else:
+            report.failed += 1
+            report.errors.append(outcome.error or "")
 
 
 def _transmit(

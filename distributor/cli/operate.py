@@ -42,7 +42,7 @@ def worker(
     settings = load_settings()  # before the Celery app reads them, for a readable error
     from workers.app import app as celery_app
 
-    processes = concurrency or settings.worker_concurrency
+    processes = concurrency or settings.effective_worker_concurrency
     argv = [
         "worker",
         f"--loglevel={loglevel}",
