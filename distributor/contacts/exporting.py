@@ -14,28 +14,13 @@ from sqlalchemy import ColumnElement, Select, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from distributor.contacts.reading import FileFormat
-from distributor.contacts.records import BEAT_SEPARATOR
+from distributor.contacts.records import BEAT_SEPARATOR, COLUMNS
 from distributor.models import Contact, ContactBeat, Outlet
 from distributor.segments.compiler import compile_filter, contacts_with_outlets
 from distributor.segments.syntax import Filter
 
-EXPORT_COLUMNS = (
-    "email",
-    "name",
-    "outlet",
-    "role",
-    "beats",
-    "region",
-    "country",
-    "language",
-    "media_type",
-    "time_zone",
-    "legal_basis",
-    "source",
-    "embargo_vetted",
-    "embargo_breaker",
-    "attributes",
-)
+# An export has every column an import reads, so it imports back as it was.
+EXPORT_COLUMNS = COLUMNS
 STREAM_CHUNK = 2_000
 
 
