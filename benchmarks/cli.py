@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.children import REPO_ROOT, BenchmarkError
+from benchmarks.children import REPO_ROOT
 from benchmarks.components import run_components
 from benchmarks.cpu import CpuUsage
 from benchmarks.dataset import fresh_database, prepare
@@ -23,6 +23,7 @@ from benchmarks.ours import OursResult, default_workers, run_ours
 from benchmarks.profiling import find_py_spy
 from benchmarks.report import BenchReport, render, write, write_raw
 from benchmarks.sink import Receiver, start_receiver
+from distributor.errors import DistributorError
 
 Echo = Callable[[str], object]
 
@@ -292,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "benchmarks", *args])
     try:
         report = run(options, echo=echo, command=command)
-    except BenchmarkError as exc:
+    except DistributorError as exc:  # BenchmarkError, or a helper process that did not start
         echo(f"benchmark failed: {exc}")
         return 2
     text = render(report)

@@ -31,6 +31,10 @@ class ManagedProcess:
     log_path: Path
     _log: IO[bytes] = field(repr=False)
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
@@ -58,20 +62,38 @@ class ManagedProcess:
         self._log.close()
 
 
-def start_process(
-    name: str, args: list[str], *, settings: Settings, log_dir: Path
+def start_command(
+    name: str,
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    log_dir: Path,
+    cwd: Path | None = None,
 ) -> ManagedProcess:
+    """Start any command in a session of its own, its output in LOG_DIR/NAME.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "distributor", *args],
-        env=settings_env(settings),
+        argv,
+        env=env,
+        cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     return ManagedProcess(name, process, log_path, log)
+
+
+def start_process(
+    name: str, args: list[str], *, settings: Settings, log_dir: Path
+) -> ManagedProcess:
+    return start_command(
+        name,
+        [sys.executable, "-m", "distributor", *args],
+        env=settings_env(settings),
+        log_dir=log_dir,
+    )
 
 
 def start_worker(
