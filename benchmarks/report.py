@@ -7,18 +7,32 @@ over unchanged when the report is written again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.components import ComponentFigures
-from benchmarks.cpu import CpuUsage
 from benchmarks.environment import MachineInfo
-from benchmarks.figures import TIME_COLUMN, Attempt, DeliveryFigures
-from benchmarks.memory import ProcessMemory
+from benchmarks.figures import DeliveryFigures
+from benchmarks.formatting import (
+    attempts_note,
+    count,
+    cpu_breakdown,
+    cpu_per_message,
+    cpus_of,
+    cpus_others,
+    duration,
+    mb,
+    megabytes,
+    peak_of,
+    peaks_text,
+    rate,
+    size_of_ours,
+    table,
+)
 from benchmarks.naive import NaiveResult
 from benchmarks.ours import OursResult
-from benchmarks.profiling import ProfileSummary, Share
+from benchmarks.report_notes import machine_section, method_section, profile_section
 
 KEEP_MARKER = (
     "<!-- Hand-written notes below this line are kept when `make bench` rewrites the file. -->"
@@ -51,7 +65,6 @@ ROW_SCHEDULE = "Scheduling the send (`schedule_send`)"
 ROW_CPU_WORKERS = "CPUs kept busy by the worker processes (average)"
 ROW_CPU_OTHERS = "CPUs kept busy by processes not under test (average)"
 ROW_CPU_PER_MESSAGE = "CPU time per message, all processes under test"
-UNDER_TEST = ("worker children", "worker main", "scheduler", "PostgreSQL", "Redis", "receiver")
 ROW_NAIVE = "Naive baseline throughput"
 ROW_RATIO = "Throughput ratio, ours / naive"
 ROW_IMPORT = "Contacts imported per second"
@@ -112,109 +125,6 @@ class BenchReport:
 
 
 # Formatting -------------------------------------------------------------------------------
-
-
-def count(n: int | None) -> str:
-    return "n/a" if n is None else f"{n:,}"
-
-
-def rate(value: float | None, unit: str = "msg/s") -> str:
-    return "n/a" if value is None else f"{value:,.0f} {unit}"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if abs(seconds) < 1:
-        return f"{seconds * 1000:,.0f} ms"
-    return f"{seconds:,.2f} s"
-
-
-def megabytes(kib: int | None) -> str:
-    return "n/a" if kib is None else f"{kib * 1024 / 1e6:,.0f} MB"
-
-
-def mb(kib: int | None) -> float | None:
-    return None if kib is None else kib * 1024 / 1e6
-
-
-def percent(share: float) -> str:
-    return f"{share * 100:.1f} %"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
-    align = align or "l" + "r" * (len(header) - 1)
-    marks = {"l": "---", "r": "---:", "c": ":---:"}
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks[a] for a in align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def cpus_of(cpu: CpuUsage | None, *roles: str) -> str:
-    if cpu is None:
-        return "n/a"
-    used = sum(cpu.by_role.get(role, 0.0) for role in roles)
-    return f"{cpu.average(used):.2f} of {cpu.cpus}"
-
-
-def cpus_others(cpu: CpuUsage | None) -> str:
-    return "n/a" if cpu is None else f"{cpu.average(cpu.others):.2f} of {cpu.cpus}"
-
-
-def size_of_ours(components: ComponentFigures | None) -> str:
-    if components is None or components.message_bytes is None:
-        return "n/a"
-    return f"{components.message_bytes:,} bytes"
-
-
-def cpu_per_message(cpu: CpuUsage | None, sent: int) -> str:
-    if cpu is None or not sent:
-        return "n/a"
-    used = sum(cpu.by_role.get(role, 0.0) for role in UNDER_TEST)
-    return f"{used / sent * 1000:.2f} ms"
-
-
-def attempts_note(label: str, attempts: list[Attempt]) -> list[str]:
-    if len(attempts) < 2:
-        return []
-    tries = ", ".join(
-        f"{rate(a.throughput)} with {a.other_cpus:.2f} CPUs busy elsewhere" for a in attempts
-    )
-    return [
-        f"- {label}: sent {len(attempts)} times because other processes were busy: {tries}; "
-        "the least disturbed is shown."
-    ]
-
-
-def cpu_breakdown(cpu: CpuUsage | None, quiet: tuple[float, float] | None) -> str:
-    if cpu is None:
-        return "no CPU figures"
-    parts = [f"{role} {cpu.average(seconds):.2f}" for role, seconds in cpu.by_role.items()]
-    parts.append(f"other processes {cpu.average(cpu.others):.2f}")
-    text = "average CPUs busy from the embargo to the last message: " + ", ".join(parts)
-    if quiet is not None:
-        waited, share = quiet
-        text += f"; before the send the machine was {share:.0%} busy" + (
-            f" after waiting {waited:.0f} s for it to settle" if waited >= 1 else ""
-        )
-    return text
-
-
-def peaks(memory: list[ProcessMemory], role: str) -> list[int]:
-    return [m.peak_kib for m in memory if m.role == role and m.peak_kib is not None]
-
-
-def peak_of(memory: list[ProcessMemory], role: str) -> int | None:
-    found = peaks(memory, role)
-    return max(found) if found else None
-
-
-def peaks_text(memory: list[ProcessMemory], role: str) -> str:
-    found = peaks(memory, role)
-    return " / ".join(megabytes(k) for k in found) if found else "n/a"
-
-
-# Sections ---------------------------------------------------------------------------------
 
 
 def results_section(report: BenchReport) -> list[str]:
@@ -452,95 +362,6 @@ def targets_section(report: BenchReport) -> list[str]:
     if any("missed" in row[2] for row in rows):
         lines += ["Where a target is missed, the profile below shows where the time goes.", ""]
     return lines
-
-
-def _shares_table(title: str, shares: list[Share]) -> list[str]:
-    return table([title, "Share"], [[s.label, percent(s.share)] for s in shares])
-
-
-def profile_section(report: BenchReport) -> list[str]:
-    run = report.profiled
-    if run is None:
-        return []
-    if run.profile is None or not run.figures.complete:
-        why = "; ".join(run.notes) or "py-spy recorded no samples"
-        return [
-            "## Where the time goes (profile)",
-            "",
-            f"The profiled {run.size:,}-recipient send did not give a usable profile: {why}.",
-            "",
-        ]
-    p: ProfileSummary = run.profile
-    lines = [
-        "## Where the time goes (profile)",
-        "",
-        f"A separate {run.size:,}-recipient send with `py-spy record` attached to each of the "
-        f"{p.processes} worker children from just before the embargo until every delivery was "
-        f"final ({p.tool}; {p.samples:,} samples). Sampling can slow a run (this one reached "
-        f"{rate(run.figures.throughput)}, last message at {duration(run.figures.last_s)}), "
-        "so read the shares, not the speed. Raw stacks are in `docs/benchmarks.raw/`.",
-        "",
-        *_shares_table("Step of a batch (wall clock in the worker children)", p.phases),
-        "",
-    ]
-    if p.inside_build:
-        lines += [*_shares_table("Inside `MessageBuilder.build`", p.inside_build), ""]
-    if p.inside_send:
-        lines += [*_shares_table("Inside `SMTPTransport.send`", p.inside_send), ""]
-    lines += [*_shares_table("Top functions by own time (leaf of the stack)", p.top_self), ""]
-    return lines
-
-
-def method_section(report: BenchReport) -> list[str]:
-    return [
-        "## How it was measured",
-        "",
-        "- Each size gets a fresh PostgreSQL database (Alembic migrations), contacts loaded "
-        "with one set-based INSERT, on two media lists that overlap by 20 %, and the sample "
-        "release from `demo/`. The worker and scheduler are started before the send is "
-        "scheduled, on a Redis queue of their own.",
-        f"- Times come from `{TIME_COLUMN}` against the send's `embargo_at`: the worker "
-        "records each message's `finished_at` as the relay accepts it (the outcomes of a "
-        "claimed chunk are written together after the chunk). `claimed_at`, set when a "
-        "chunk is claimed, before any of it is sent, is shown as the first claim. Throughput "
-        "is messages sent divided by the time from the embargo to the last `finished_at`.",
-        "- Early sends are counted twice: rows whose `finished_at` is before the embargo, "
-        "and rows claimed (`claimed_at`) before it.",
-        "- Every message is also counted at the receiver, with the SMTP sessions it saw.",
-        "- Peak RSS is the kernel's high-water mark (`VmHWM` in `/proc/PID/status`) of each "
-        "process, read just before it is stopped; 1 MB = 10^6 bytes.",
-        "- The baseline's times come from its own `naive_outbox.sent_at`, written after each "
-        "message's SMTP acceptance.",
-        "- CPU use comes from `/proc`: each process's user + system time over the send, "
-        "against the whole machine's; what no process under test (worker, scheduler, "
-        "PostgreSQL, Redis, receiver, the benchmark itself) used is shown as other "
-        "processes. Before each measured send the benchmark waits (at most `--settle` "
-        "seconds) for other load to pass; with `--attempts N` a send during which other "
-        "processes kept more than a quarter of a CPU busy is run again, and the least "
-        "disturbed attempt is reported. CPU time per message adds up the processes under "
-        "test and divides by the messages sent, so other load hardly changes it.",
-        "- Components run in the benchmark process after the sends.",
-        "",
-    ]
-
-
-def machine_section(report: BenchReport) -> list[str]:
-    m = report.machine
-    packages = ", ".join(f"{name} {version}" for name, version in m.packages.items())
-    memory = f", {m.memory_gib:.0f} GiB RAM" if m.memory_gib else ""
-    return [
-        "## Machine and versions",
-        "",
-        f"- Date: {m.date}; code at commit {m.revision}",
-        f"- CPUs: {m.cpus} ({m.cpu_model}){memory}; {m.kernel}",
-        f"- {m.python}; {packages}",
-        f"- PostgreSQL {m.postgres}; redis-server {m.redis_server}",
-        f"- Load average (1 min): {m.load_at_start:.2f} when the run began"
-        + ("" if report.load_at_end is None else f", {report.load_at_end:.2f} when it ended"),
-        f"- Receiver: {m.receiver}",
-        f"- Command: `{report.command}`",
-        "",
-    ]
 
 
 def render(report: BenchReport) -> str:
