@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distributor.errors import DistributorError, NotFoundError
+from distributor.files import IMAGE_TYPES, checked_content_type, clean_filename
 from distributor.models import Organisation
-from distributor.releases.files import IMAGE_TYPES, checked_content_type, clean_filename
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_LOGO_BYTES = 500_000

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distributor.errors import DistributorError, NotFoundError
+from distributor.files import ATTACHMENT_TYPES, IMAGE_TYPES, sniff_content_type
 from distributor.models import Release, ReleaseAsset, Send
 from distributor.organisations import get_organisation
 from distributor.releases.content import ReleaseContent, content_of, profile_of
 from distributor.releases.draft import AttachmentFile, ImageFile, ReleaseDraft
-from distributor.releases.files import ATTACHMENT_TYPES, IMAGE_TYPES, sniff_content_type
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.markup import is_remote, markdown_images
 from distributor.states import ACTIVE_SEND_STATES

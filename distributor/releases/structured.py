@@ -30,6 +30,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from distributor.errors import DistributorError
+from distributor.files import (
+    ATTACHMENT_TYPES,
+    IMAGE_TYPES,
+    checked_content_type,
+    clean_filename,
+)
 from distributor.releases.draft import (
     AttachmentFile,
     BodyFormat,
@@ -38,12 +44,6 @@ from distributor.releases.draft import (
     PressContact,
     Quote,
     ReleaseDraft,
-)
-from distributor.releases.files import (
-    ATTACHMENT_TYPES,
-    IMAGE_TYPES,
-    checked_content_type,
-    clean_filename,
 )
 from distributor.releases.plain_text import clean_pasted_text, split_notes
 

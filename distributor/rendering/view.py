@@ -13,10 +13,10 @@ from typing import Any
 
 from markupsafe import Markup
 
+from distributor.files import image_size
 from distributor.releases.content import ReleaseContent
 from distributor.releases.draft import AttachmentFile, BodyFormat, ImageFile, Link, PressContact
 from distributor.releases.draft import Quote as QuoteDraft
-from distributor.releases.files import image_size
 from distributor.rendering.brand import BrandColours
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.markup import (

@@ -1,4 +1,8 @@
-"""Images and attachments: what a file really is, judged by its first bytes, not its name."""
+"""Uploaded files (release images and attachments, organisation logos): what a file really is,
+judged by its first bytes, not its name.
+
+Shared by `distributor.releases` and `distributor.organisations`, so it depends on neither.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ MAX_FILENAME = 255
 
 
 def sniff_content_type(data: bytes) -> str | None:
-    """The content type the bytes themselves declare, for the types releases may carry."""
+    """The content type the bytes themselves declare, for the types releases and logos may carry."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if data.startswith(b"\xff\xd8\xff"):
