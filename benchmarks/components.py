@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from benchmarks.dataset import Dataset
-from distributor.claims import load_send
+from distributor.engine.claims import load_send
 from distributor.contacts_import import import_contacts, parse_contacts_csv
 from distributor.message import Recipient
 from distributor.models import Contact

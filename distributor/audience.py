@@ -28,7 +28,15 @@ from sqlalchemy.orm import Session
 
 from distributor.errors import NotFoundError
 from distributor.lists import get_lists
-from distributor.models import Contact, Delivery, ListMembership, MediaList, Outlet, Segment
+from distributor.models import (
+    Contact,
+    Delivery,
+    ListMembership,
+    MediaList,
+    Outlet,
+    Segment,
+    SendBatch,
+)
 from distributor.segments.compiler import compile_filter, contacts_with_outlets
 from distributor.segments.parser import parse_filter
 from distributor.segments.store import get_segments
@@ -123,6 +131,14 @@ def materialise_deliveries(
     session.execute(
         insert(Delivery).from_select(
             ["send_id", "contact_id", "batch_no", "state", "attempts"], numbered
+        )
+    )
+    session.execute(
+        insert(SendBatch).from_select(
+            ["send_id", "batch_no"],
+            select(Delivery.send_id, Delivery.batch_no)
+            .where(Delivery.send_id == send_id)
+            .distinct(),
         )
     )
     # Counted, not taken from the INSERT's rowcount: SQLAlchemy does not keep the rowcount of

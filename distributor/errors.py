@@ -44,6 +44,14 @@ class TransportError(DistributorError):
         self.temporary = temporary
 
 
+class RelayUnavailableError(TransportError):
+    """The relay could not be reached, or refused to start a transaction: it is the relay,
+    not this message, that failed, so the message is not charged an attempt."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message, code=code, temporary=True)
+
+
 class PermissionDeniedError(DistributorError):
     """The acting person's role does not allow the operation."""
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -11,9 +14,15 @@ from jinja2 import Environment
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from distributor.claims import SendSnapshot
 from distributor.clock import Clock, SystemClock
 from distributor.database import make_engine, make_session_factory
+from distributor.engine.batch import BatchJob, BuildMessage, SendingParts
+from distributor.engine.claims import SendSnapshot
+from distributor.engine.dbclock import DatabaseClock, ServerClock
+from distributor.engine.dispatch import BatchRef
+from distributor.engine.heartbeats import process_name
+from distributor.engine.retries import RetryPolicy
+from distributor.engine.tick import SchedulerPolicy
 from distributor.mail.dkim import DkimSigner
 from distributor.mail.unsubscribe import UnsubscribeLinks, UnsubscribeTokens
 from distributor.mail.verp import VerpAddresses
@@ -23,8 +32,6 @@ from distributor.rendering import RenderSetup, make_environment, prepare_release
 from distributor.rendering.brand import BrandColours
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.session import session_info
-from distributor.scheduler import SchedulerPolicy
-from distributor.sending import BatchJob, BuildMessage
 from distributor.settings import Settings
 from distributor.transport import MailTransport, transport_from_url
 
@@ -37,6 +44,8 @@ KEPT_BUILDERS = 2
 class Runtime:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    # None: the database server's own clock decides (tests of pure logic pass another).
+    database_clock_override: DatabaseClock | None = None
     _builders: OrderedDict[tuple[object, ...], MessageBuilder] = field(
         default_factory=OrderedDict, repr=False
     )
@@ -105,12 +114,46 @@ class Runtime:
             self.settings.smtp_url, timeout=self.settings.smtp_timeout_seconds
         )
 
+    @property
+    def database_clock(self) -> DatabaseClock:
+        if self.database_clock_override is not None:
+            return self.database_clock_override
+        return ServerClock(self.engine.dialect.name)
+
+    @cached_property
+    def process_identity(self) -> str:
+        """This process on leases and claims: host, pid and a nonce against reused pids."""
+        return f"{process_name('worker')}:{secrets.token_hex(3)}"
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial=timedelta(seconds=self.settings.retry_initial_seconds),
+            window=timedelta(seconds=self.settings.retry_window_seconds),
+        )
+
+    def sending_parts(self, *, should_stop: Callable[[], bool] = lambda: False) -> SendingParts:
+        return SendingParts(
+            sessions=self.sessions,
+            engine=self.engine,
+            database_clock=self.database_clock,
+            local_clock=self.clock,
+            make_builder=self.make_builder,
+            retry=self.retry_policy,
+            relay_first_wait=timedelta(seconds=self.settings.relay_backoff_seconds),
+            owner=self.process_identity,
+            should_stop=should_stop,
+        )
+
     def batch_job(self, send_id: int, batch_no: int) -> BatchJob:
+        # Leave room inside the task's time limit for the message in flight to finish.
+        budget = self.settings.task_time_limit_seconds - 2 * self.settings.smtp_timeout_seconds
         return BatchJob(
-            send_id=send_id,
-            batch_no=batch_no,
+            batch=BatchRef(send_id, batch_no),
             claim_chunk=self.settings.claim_chunk,
             max_wait=timedelta(seconds=self.settings.arm_lead_seconds + 5),
+            lease=timedelta(seconds=self.settings.lease_seconds),
+            deadline=time.monotonic() + max(budget, 1.0),
         )
 
     def message_builder(
@@ -158,6 +201,8 @@ class Runtime:
         return SchedulerPolicy(
             arm_lead=timedelta(seconds=self.settings.arm_lead_seconds),
             redispatch_after=timedelta(seconds=self.settings.redispatch_after_seconds),
+            max_lateness=timedelta(seconds=self.settings.max_lateness),
+            retry_window=timedelta(seconds=self.settings.retry_window_seconds),
         )
 
     def close(self) -> None:

@@ -113,8 +113,11 @@ def cancel_send(session: Session, *, send_id: int, now: datetime) -> int:
         )
     result = session.execute(
         update(Delivery)
-        .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.PENDING)
-        .values(state=DeliveryState.CANCELLED, finished_at=now)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.DEFERRED]),
+        )
+        .values(state=DeliveryState.CANCELLED, finished_at=now, next_attempt_at=None)
     )
     # No delivery of an active send was cancelled before, so these are exactly the ones just hit.
     _record_events(

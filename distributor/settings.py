@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from distributor.logs import LogFormat
+
 DEFAULT_DATA_DIR = Path("var")
 EMBEDDED_BROKER = "filesystem://"
 DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 - refused outside development
@@ -19,6 +21,10 @@ DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 - refused outside d
 DEVELOPMENT_BASE_URL = "http://localhost:8000"
 HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # noqa: S104 - a name, not a bind
+# Batches reach workers this long before the embargo (see engine.tick.SchedulerPolicy).
+PREPARE_AHEAD_SECONDS = 2
+# The hard time limit of a batch task is its soft limit plus this.
+TIME_LIMIT_GRACE_SECONDS = 30
 
 
 class Environment(enum.StrEnum):
@@ -60,6 +66,40 @@ class Settings(BaseSettings):
     redispatch_after_seconds: float = Field(
         60.0, gt=0, description="Re-send a batch's work to the broker when it lies idle this long."
     )
+    lease_seconds: float = Field(
+        15.0,
+        ge=3,
+        le=600,
+        description="A worker's hold on a batch; renewed every third of it while the worker "
+        "lives, taken over this long after it dies.",
+    )
+    retry_initial_seconds: float = Field(
+        30.0, gt=0, description="Wait after a first temporary failure; doubles each time."
+    )
+    retry_window_seconds: float = Field(
+        7200.0,
+        gt=0,
+        description="How long after its first attempt a delivery is retried before it fails "
+        "as expired.",
+    )
+    relay_backoff_seconds: float = Field(
+        5.0, gt=0, description="First pause after the relay is found down; doubles, up to 5 min."
+    )
+    max_lateness: float = Field(
+        900.0,
+        ge=0,
+        description="Seconds after the embargo within which a send that nothing sent still "
+        "goes out on recovery; later it is held for an admin.",
+    )
+    task_time_limit_seconds: float = Field(
+        600.0, ge=30, description="Longest a worker may spend on one batch."
+    )
+    broker_visibility_timeout_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="When Redis hands an unacknowledged batch message to another worker.",
+    )
+    log_format: LogFormat = Field(LogFormat.HUMAN, description="human or json.")
     worker_concurrency: int = Field(
         0, ge=0, description="Worker processes; 0 means one per CPU plus one."
     )
@@ -131,6 +171,48 @@ class Settings(BaseSettings):
                 "DISTRIBUTOR_DKIM_SELECTOR is empty; a DKIM key needs the selector its public "
                 "key is published under (selector._domainkey.domain)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_contradictions(self) -> Self:
+        """Timings that cannot work together, refused at start-up rather than at a lift."""
+        problems = []
+        if self.redispatch_after_seconds <= self.arm_lead_seconds + PREPARE_AHEAD_SECONDS:
+            problems.append(
+                f"DISTRIBUTOR_REDISPATCH_AFTER_SECONDS ({self.redispatch_after_seconds:g}) must "
+                f"be longer than DISTRIBUTOR_ARM_LEAD_SECONDS ({self.arm_lead_seconds:g}) plus "
+                f"{PREPARE_AHEAD_SECONDS} s: a batch queued ahead of its embargo would be queued "
+                "again before any worker could start it"
+            )
+        if self.lease_seconds < 3 * self.scheduler_interval_seconds:
+            problems.append(
+                f"DISTRIBUTOR_LEASE_SECONDS ({self.lease_seconds:g}) must be at least three "
+                f"scheduler ticks ({self.scheduler_interval_seconds:g} s each)"
+            )
+        if self.task_time_limit_seconds < 4 * self.smtp_timeout_seconds:
+            problems.append(
+                f"DISTRIBUTOR_TASK_TIME_LIMIT_SECONDS ({self.task_time_limit_seconds:g}) must be "
+                f"at least four relay timeouts (DISTRIBUTOR_SMTP_TIMEOUT_SECONDS = "
+                f"{self.smtp_timeout_seconds:g}), or a slow relay ends every batch"
+            )
+        limit = self.task_time_limit_seconds + TIME_LIMIT_GRACE_SECONDS + self.arm_lead_seconds
+        if (
+            self.broker_url != EMBEDDED_BROKER
+            and 2 * limit > self.broker_visibility_timeout_seconds
+        ):
+            problems.append(
+                f"DISTRIBUTOR_BROKER_VISIBILITY_TIMEOUT_SECONDS "
+                f"({self.broker_visibility_timeout_seconds:g}) must be at least twice a batch's "
+                f"longest life ({limit:g} s: the task time limit, its grace and the arming "
+                "lead), or the broker hands a running batch to a second worker"
+            )
+        if self.retry_window_seconds < self.retry_initial_seconds:
+            problems.append(
+                "DISTRIBUTOR_RETRY_WINDOW_SECONDS is shorter than DISTRIBUTOR_RETRY_INITIAL_SECONDS"
+                ", so nothing would ever be retried"
+            )
+        if problems:
+            raise ValueError("settings that contradict each other: " + "; ".join(problems))
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,8 @@ import enum
 class SendState(enum.StrEnum):
     SCHEDULED = "scheduled"  # waiting for the embargo to come within the arming window
     ARMED = "armed"  # batches handed to workers, who send at the embargo instant
+    PAUSED = "paused"  # an admin stopped further claims; resuming carries on
+    HELD = "held"  # nothing went out within the allowed lateness; waits for an admin
     COMPLETED = "completed"  # every delivery reached a final state
     CANCELLED = "cancelled"  # withdrawn before the embargo; pending deliveries were cancelled
 
@@ -16,14 +18,17 @@ class DeliveryState(enum.StrEnum):
     PENDING = "pending"  # waiting for the embargo and a worker
     SENDING = "sending"  # claimed by one worker, being transmitted now
     SENT = "sent"  # accepted by the mail relay
-    DEFERRED = "deferred"  # temporary failure (SMTP 4xx); to be retried later
+    DEFERRED = "deferred"  # temporary failure (4xx, timeout, relay down); retried later
     FAILED = "failed"  # permanent failure, or the outcome could not be known
     BOUNCED = "bounced"  # accepted, then bounced back by the recipient's server
     SUPPRESSED = "suppressed"  # not sent: the address is on the suppression list
     CANCELLED = "cancelled"  # not sent: the send was cancelled first
 
 
-ACTIVE_SEND_STATES = frozenset({SendState.SCHEDULED, SendState.ARMED})
+# A send in one of these states may still send something, and may still be cancelled.
+ACTIVE_SEND_STATES = frozenset(
+    {SendState.SCHEDULED, SendState.ARMED, SendState.PAUSED, SendState.HELD}
+)
 
 # A delivery in one of these states will not change again without a human.
 FINAL_DELIVERY_STATES = frozenset(

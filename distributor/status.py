@@ -1,11 +1,12 @@
-"""Counts of deliveries by state, for the press officer and the admin."""
+"""Where each send stands, for the press officer and the admin: counts by state, the next
+retry, the oldest waiting delivery, failures grouped by reason, and why a send is held."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from distributor.models import Delivery, Release, Send
@@ -23,6 +24,11 @@ class SendStatus:
     counts: dict[DeliveryState, int]
     first_sent_at: datetime | None
     last_sent_at: datetime | None
+    hold_reason: str | None = None
+    next_retry_at: datetime | None = None
+    # The delivery that has waited longest (pending or deferred) and since when.
+    oldest_waiting_since: datetime | None = None
+    failures_by_reason: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -52,6 +58,35 @@ def send_statuses(session: Session, send_id: int | None = None) -> list[SendStat
             .group_by(Delivery.send_id)
         )
     }
+    waiting = {
+        sid: (next_retry, oldest)
+        for sid, next_retry, oldest in session.execute(
+            select(
+                Delivery.send_id,
+                func.min(Delivery.next_attempt_at),
+                func.min(func.coalesce(Delivery.claimed_at, Send.embargo_at)),
+            )
+            .join(Send, Send.id == Delivery.send_id)
+            .where(
+                Delivery.send_id.in_(ids),
+                Delivery.state.in_([DeliveryState.PENDING, DeliveryState.DEFERRED]),
+            )
+            .group_by(Delivery.send_id)
+        )
+    }
+    failures: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
+    for sid, reason, n in session.execute(
+        select(Delivery.send_id, _reason_group(), func.count())
+        .where(
+            Delivery.send_id.in_(ids),
+            Delivery.state.in_(
+                [DeliveryState.FAILED, DeliveryState.BOUNCED, DeliveryState.DEFERRED]
+            ),
+        )
+        .group_by(Delivery.send_id, _reason_group())
+        .order_by(func.count().desc())
+    ):
+        failures[sid].append((reason or "no reason recorded", n))
     return [
         SendStatus(
             send_id=send.id,
@@ -63,6 +98,20 @@ def send_statuses(session: Session, send_id: int | None = None) -> list[SendStat
             counts=counts[send.id],
             first_sent_at=timings.get(send.id, (None, None))[0],
             last_sent_at=timings.get(send.id, (None, None))[1],
+            hold_reason=send.hold_reason
+            if send.state in (SendState.HELD, SendState.PAUSED)
+            else None,
+            next_retry_at=waiting.get(send.id, (None, None))[0],
+            oldest_waiting_since=waiting.get(send.id, (None, None))[1],
+            failures_by_reason=failures[send.id][:10],
         )
         for send, headline in sends
     ]
+
+
+def _reason_group() -> ColumnElement[str]:
+    """Failures grouped by what the relay said: its code and the first words of the reason."""
+    # Literal SQL, not bound parameters: PostgreSQL must see the same expression in the
+    # select list and the GROUP BY.
+    text = func.coalesce(Delivery.error, Delivery.smtp_reply, literal_column("''"))
+    return func.substr(text, literal_column("1"), literal_column("80"))

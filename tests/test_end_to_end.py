@@ -163,7 +163,7 @@ def test_cancelled_send_sends_nothing(
     with rt.sessions.begin() as session:
         cancel_send(session, send_id=send_id, now=now())
     # Then the workers wake at the embargo, find it cancelled, and send nothing
-    worker.wait_for_log("send is not armed", timeout=20)
+    worker.wait_for_log("not armed", timeout=20)
     assert smtp_server.received == []
     assert delivery_counts(rt, send_id) == {DeliveryState.CANCELLED: 30}
 
@@ -199,8 +199,10 @@ def purge_queue(settings: Settings) -> int:
 def test_lost_broker_messages_are_dispatched_again(
     stack: Settings, smtp_server: RecordingSMTPServer, processes: Start
 ) -> None:
-    # Given a scheduler that re-dispatches idle work after one second, and no worker yet
-    settings = stack.model_copy(update={"redispatch_after_seconds": 1.0})
+    # Given a scheduler that re-dispatches idle work after a few seconds, and no worker yet
+    settings = stack.model_copy(
+        update={"arm_lead_seconds": 1.0, "redispatch_after_seconds": 3.5}
+    )
     rt = Runtime(settings)
     try:
         release_id, emails = audience(rt, 40)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
-from distributor.settings import EMBEDDED_BROKER, Settings
+from celery import Celery
+from celery.signals import setup_logging
+
+from distributor.logs import install_celery_logging
+from distributor.settings import EMBEDDED_BROKER, TIME_LIMIT_GRACE_SECONDS, Settings
+from workers.shutdown import HandBackOnShutdown
 
 
 def broker_options(settings: Settings) -> dict[str, object]:
@@ -22,8 +27,9 @@ def broker_options(settings: Settings) -> dict[str, object]:
             "store_processed": False,
             "polling_interval": 0.05,
         }
-    # Batches carry an ETA of at most the arming lead; far below Redis's visibility timeout.
-    return {"visibility_timeout": 3600}
+    # Batches carry an ETA of at most the arming lead, and a batch's time limit is checked
+    # against this at start-up (Settings), so a running batch is never handed out twice.
+    return {"visibility_timeout": settings.broker_visibility_timeout_seconds}
 
 
 def create_app(settings: Settings) -> Celery:
@@ -35,6 +41,10 @@ def create_app(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # The batch ends itself cleanly before the soft limit (BatchJob.deadline); the hard
+        # limit ends a process that hangs, whose lease then expires and is taken over.
+        task_soft_time_limit=settings.task_time_limit_seconds,
+        task_time_limit=settings.task_time_limit_seconds + TIME_LIMIT_GRACE_SECONDS,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         task_serializer="json",
@@ -45,7 +55,15 @@ def create_app(settings: Settings) -> Celery:
     if settings.broker_url == EMBEDDED_BROKER:
         # The filesystem transport has no fanout exchange, which remote control needs.
         app.conf.worker_enable_remote_control = False
+    app.steps["worker"].add(HandBackOnShutdown)
     return app
 
 
-app = create_app(Settings())
+_settings = Settings()
+app = create_app(_settings)
+
+
+@setup_logging.connect  # type: ignore[untyped-decorator]
+def _log_like_the_rest(loglevel: Any = None, **_kwargs: Any) -> None:
+    """Celery's lines and the engine's in one format (DISTRIBUTOR_LOG_FORMAT)."""
+    install_celery_logging(_settings.log_format, loglevel)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from celery import Celery
 
-from distributor.dispatch import BatchRef
+from distributor.engine.dispatch import BatchRef
 from distributor.errors import ConfigurationError
 
 # Redis redelivers a long-ETA message after its visibility timeout; keep every ETA short.

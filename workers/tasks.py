@@ -5,14 +5,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from celery.utils.log import get_task_logger
-
+from distributor.engine.batch import deliver_batch
 from distributor.runtime import Runtime
-from distributor.sending import deliver_batch
 from distributor.settings import Settings
 from workers.app import app
-
-log = get_task_logger(__name__)
+from workers.shutdown import stopping
 
 
 @cache
@@ -28,19 +25,16 @@ def send_batch(send_id: int, batch_no: int) -> dict[str, Any]:
     try:
         report = deliver_batch(
             rt.batch_job(send_id, batch_no),
-            sessions=rt.sessions,
+            parts=rt.sending_parts(should_stop=stopping),
             transport=transport,
-            make_builder=rt.make_builder,
-            clock=rt.clock,
         )
     finally:
         transport.close()
-    log.info(
-        "send %s batch %s: %s sent, %s failed%s",
-        send_id,
-        batch_no,
-        report.sent,
-        report.failed,
-        f" ({report.skipped_reason})" if report.skipped_reason else "",
-    )
-    return {"sent": report.sent, "failed": report.failed}
+    return {
+        "sent": report.sent,
+        "deferred": report.deferred,
+        "failed": report.failed,
+        "bounced": report.bounced,
+        "handed_back": report.handed_back,
+        "skipped": report.skipped_reason,
+    }

@@ -10,11 +10,13 @@ from sqlalchemy.exc import DBAPIError
 from distributor.cli import (
     contacts,
     database,
+    deliveries,
     lists,
     operate,
     organisations,
     release,
     segments,
+    sends,
     suppressions,
     unsubscribe,
 )
@@ -32,6 +34,8 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(release.app, name="release")
 app.add_typer(organisations.app, name="organisation")
+app.add_typer(sends.app, name="send")
+app.add_typer(deliveries.app, name="deliveries")
 operate.register(app)
 unsubscribe.register(app)
 

@@ -10,8 +10,14 @@ from types import FrameType
 import typer
 
 from distributor.cli.context import load_settings, runtime
+from distributor.cli.status_view import health_lines, status_lines
+from distributor.engine.dbclock import read_database_time
+from distributor.engine.heartbeats import recent_heartbeats
+from distributor.engine.relay_health import relay_state
+from distributor.engine.scheduler_loop import SchedulerParts, run_scheduler
+from distributor.errors import NotFoundError
+from distributor.logs import configure_logging
 from distributor.mailcatcher import start_catcher
-from distributor.scheduler import tick
 from distributor.status import send_statuses
 
 
@@ -40,6 +46,7 @@ def worker(
 ) -> None:
     """Run a Celery worker that sends batches."""
     settings = load_settings()  # before the Celery app reads them, for a readable error
+    configure_logging(log_format=settings.log_format, level=loglevel)
     from workers.app import app as celery_app
 
     processes = concurrency or settings.effective_worker_concurrency
@@ -59,25 +66,24 @@ def worker(
 def scheduler(
     interval: float = typer.Option(0.0, help="Seconds between ticks; 0 takes the setting."),
 ) -> None:
-    """Tick: arm sends near their embargo, hand batches to workers, close finished sends."""
-    load_settings()  # before the Celery app reads them, for a readable error
+    """Tick: arm sends near their embargo, hand batches to workers, take over dead workers'
+    batches, close finished sends. Survives database and broker outages."""
+    settings = load_settings()  # before the Celery app reads them, for a readable error
+    configure_logging(log_format=settings.log_format)
     from workers.app import app as celery_app
     from workers.dispatch import CeleryDispatcher
 
     stop = _stop_event()
-    dispatcher = CeleryDispatcher(celery_app)
     with runtime() as rt:
-        period = interval or rt.settings.scheduler_interval_seconds
-        typer.echo(f"scheduler ticking every {period:g} s", err=True)
-        while not stop.is_set():
-            report = tick(rt.sessions, dispatcher, now=rt.clock.now(), policy=rt.scheduler_policy)
-            for send_id in report.armed:
-                typer.echo(f"armed send {send_id}", err=True)
-            if report.dispatched:
-                typer.echo(f"dispatched {len(report.dispatched)} batch(es)", err=True)
-            for send_id in report.completed:
-                typer.echo(f"completed send {send_id}", err=True)
-            stop.wait(period)
+        parts = SchedulerParts(
+            sessions=rt.sessions,
+            dispatcher=CeleryDispatcher(celery_app),
+            database_clock=rt.database_clock,
+            local_clock=rt.clock,
+            policy=rt.scheduler_policy,
+            period=interval or rt.settings.scheduler_interval_seconds,
+        )
+        run_scheduler(parts, stop=stop)
 
 
 def mailcatcher(
@@ -96,19 +102,23 @@ def mailcatcher(
         controller.stop()
 
 
-def status(send_id: int | None = typer.Argument(None)) -> None:
-    """Deliveries by state for every send, or for one."""
+def status(
+    send_id: int | None = typer.Argument(None, min=1),
+) -> None:
+    """Deliveries by state for every send, or for one, with the health of the processes."""
     with runtime() as rt, rt.sessions() as session:
         statuses = send_statuses(session, send_id)
+        now = read_database_time(session, rt.database_clock)
+        processes = recent_heartbeats(session, now=now)
+        relay = relay_state(session)
+    if not statuses and send_id is not None:
+        raise NotFoundError(f"no send with id {send_id}; see `distributor status`")
+    for line in health_lines(processes, relay, now=now):
+        typer.echo(line)
     if not statuses:
-        typer.echo("no sends yet" if send_id is None else f"no send with id {send_id}")
-        return
+        typer.echo("no sends yet")
     for s in statuses:
-        counts = ", ".join(f"{state.value} {n}" for state, n in sorted(s.counts.items()))
-        typer.echo(
-            f"send {s.send_id} (release {s.release_id}, {s.state.value}) embargo "
-            f"{s.embargo_at:%Y-%m-%d %H:%M:%S} UTC: {counts or 'no deliveries'}"
-        )
+        typer.echo("\n".join(status_lines(s, now=now, detailed=send_id is not None)))
 
 
 def demo(

@@ -1,8 +1,10 @@
-"""The database side of sending: claiming deliveries and recording what became of them.
+"""Claiming deliveries: one conditional UPDATE per chunk, the only way a delivery is sent.
 
-A claim is one conditional UPDATE (pending to sending) that also requires the send to be
-armed and its embargo to have passed, so the embargo and a cancellation are checked at the
-moment of the claim, and no two workers can ever hold the same delivery.
+A claim moves deliveries that are due (pending, or deferred whose next attempt has come) to
+`sending`. It succeeds only while the send is armed, its embargo has passed by the
+database's clock, and the claiming worker holds the batch's lease, all checked in the same
+statement. So the embargo and a cancellation or pause are checked at the moment of the
+claim, and no two workers can ever hold the same delivery.
 """
 
 from __future__ import annotations
@@ -12,17 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Row, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Table, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from distributor.engine.dbclock import DatabaseClock
+from distributor.engine.dispatch import BatchRef
 from distributor.message import Recipient
-from distributor.models import Contact, Delivery, DeliveryEvent, Outlet, Release, Send
+from distributor.models import Contact, Delivery, DeliveryEvent, Outlet, Release, Send, SendBatch
 from distributor.states import DeliveryState, SendState
 from distributor.suppression import contact_is_suppressed
 
 # Core, not ORM, inserts for the history rows: the ORM's bulk path costs several times more
 # per row, and this runs for every message sent.
 EVENTS = cast(Table, DeliveryEvent.__table__)
+
+SUPPRESSED_DETAIL = "not sent: the address is on the suppression list or was forgotten"
+CLAIMABLE = (DeliveryState.PENDING, DeliveryState.DEFERRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +41,15 @@ class SendSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    delivery_id: int
-    state: DeliveryState
-    # When the relay accepted or refused this message, not when the chunk was recorded.
-    at: datetime
-    smtp_reply: str | None = None
-    error: str | None = None
+class ClaimedDelivery:
+    recipient: Recipient
+    attempt: int  # 1 for the first attempt
+    # Start of the retry window.
+    first_claimed_at: datetime
 
-
-SUPPRESSED_DETAIL = "not sent: the address is on the suppression list or was forgotten"
-REPLY_LIMIT = 500  # the smtp_reply column's width; relays may answer at greater length
+    @property
+    def delivery_id(self) -> int:
+        return self.recipient.delivery_id
 
 
 def load_send(session: Session, send_id: int) -> SendSnapshot | None:
@@ -57,52 +62,90 @@ def load_send(session: Session, send_id: int) -> SendSnapshot | None:
     return SendSnapshot(send.id, send.state, send.embargo_at, release)
 
 
-def claim_deliveries(
-    session: Session, *, send_id: int, batch_no: int, now: datetime, limit: int
-) -> list[Recipient]:
-    send_is_live = exists().where(
-        Send.id == send_id, Send.state == SendState.ARMED, Send.embargo_at <= now
+def is_due(now: datetime) -> ColumnElement[bool]:
+    """Deliveries that a worker may take now: never tried, or deferred until now or earlier."""
+    return Delivery.state.in_(CLAIMABLE) & or_(
+        Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now
     )
+
+
+def send_is_live(send_id: int, clock: DatabaseClock) -> ColumnElement[bool]:
+    return exists().where(
+        Send.id == send_id, Send.state == SendState.ARMED, Send.embargo_at <= clock.sql_now()
+    )
+
+
+def holds_lease(batch: BatchRef, owner: str, clock: DatabaseClock) -> ColumnElement[bool]:
+    return exists().where(
+        SendBatch.send_id == batch.send_id,
+        SendBatch.batch_no == batch.batch_no,
+        SendBatch.lease_owner == owner,
+        SendBatch.lease_expires_at > clock.sql_now(),
+    )
+
+
+def claim_deliveries(
+    session: Session,
+    *,
+    batch: BatchRef,
+    owner: str,
+    clock: DatabaseClock,
+    now: datetime,
+    limit: int,
+) -> list[ClaimedDelivery]:
+    """Claim up to `limit` due deliveries of the batch; `now` is the database's time."""
+    live = send_is_live(batch.send_id, clock)
     while True:
-        candidates = _candidates(session, send_id=send_id, batch_no=batch_no, limit=limit)
+        candidates = _candidates(session, batch=batch, now=now, limit=limit)
         if not candidates:
             return []
         # Someone may have unsubscribed since the audience was resolved: never send to them.
-        suppressed = _suppress(
-            session, [c[0] for c in candidates if c[5]], send_is_live=send_is_live, now=now
-        )
+        suppressed = _suppress(session, [c[0] for c in candidates if c[5]], live=live, now=now)
         # A chunk of nothing but suppressed addresses is not the end of the batch: read on.
         if suppressed == 0 or len(candidates) > suppressed:
             break
-    claimed_ids = set(
-        session.scalars(
+    claimed = {
+        delivery_id: (attempts, first)
+        for delivery_id, attempts, first in session.execute(
             update(Delivery)
             .where(
                 Delivery.id.in_([c[0] for c in candidates if not c[5]]),
-                Delivery.state == DeliveryState.PENDING,
-                send_is_live,
+                is_due(now),
+                live,
+                holds_lease(batch, owner, clock),
             )
-            .values(state=DeliveryState.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
-            .returning(Delivery.id)
+            .values(
+                state=DeliveryState.SENDING,
+                claimed_at=now,
+                first_claimed_at=func.coalesce(Delivery.first_claimed_at, now),
+                attempts=Delivery.attempts + 1,
+                lease_owner=owner,
+                next_attempt_at=None,
+            )
+            .returning(Delivery.id, Delivery.attempts, Delivery.first_claimed_at)
         )
-    )
-    if claimed_ids:
+    }
+    if claimed:
         session.execute(
             insert(EVENTS),
             [
-                {"delivery_id": i, "at": now, "state": DeliveryState.SENDING}
-                for i in sorted(claimed_ids)
+                {"delivery_id": i, "at": now, "state": DeliveryState.SENDING, "detail": owner}
+                for i in sorted(claimed)
             ],
         )
     return [
-        Recipient(delivery_id=i, email=email, name=name, outlet=outlet, time_zone=zone)
+        ClaimedDelivery(
+            Recipient(delivery_id=i, email=email, name=name, outlet=outlet, time_zone=zone),
+            attempt=claimed[i][0],
+            first_claimed_at=claimed[i][1] or now,
+        )
         for i, email, name, outlet, zone, _ in candidates
-        if i in claimed_ids
+        if i in claimed
     ]
 
 
 def _candidates(
-    session: Session, *, send_id: int, batch_no: int, limit: int
+    session: Session, *, batch: BatchRef, now: datetime, limit: int
 ) -> Sequence[Row[int, str, str, str, str | None, bool]]:
     return session.execute(
         select(
@@ -116,9 +159,9 @@ def _candidates(
         .join(Contact, Contact.id == Delivery.contact_id)
         .outerjoin(Outlet, Outlet.id == Contact.outlet_id)
         .where(
-            Delivery.send_id == send_id,
-            Delivery.batch_no == batch_no,
-            Delivery.state == DeliveryState.PENDING,
+            Delivery.send_id == batch.send_id,
+            Delivery.batch_no == batch.batch_no,
+            is_due(now),
         )
         .order_by(Delivery.id)
         .limit(limit)
@@ -126,16 +169,14 @@ def _candidates(
     ).all()
 
 
-def _suppress(
-    session: Session, ids: list[int], *, send_is_live: ColumnElement[bool], now: datetime
-) -> int:
-    """Mark these pending deliveries suppressed, with their events; returns how many."""
+def _suppress(session: Session, ids: list[int], *, live: ColumnElement[bool], now: datetime) -> int:
+    """Mark these due deliveries suppressed, with their events; returns how many."""
     if not ids:
         return 0
     suppressed_ids = session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.PENDING, send_is_live)
-        .values(state=DeliveryState.SUPPRESSED, finished_at=now)
+        .where(Delivery.id.in_(ids), is_due(now), live)
+        .values(state=DeliveryState.SUPPRESSED, finished_at=now, next_attempt_at=None)
         .returning(Delivery.id)
     ).all()
     if suppressed_ids:
@@ -154,39 +195,11 @@ def _suppress(
     return len(suppressed_ids)
 
 
-def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
-    if not outcomes:
-        return
-    delivery = cast(Table, Delivery.__table__)
-    session.execute(
-        update(delivery)
-        .where(delivery.c.id == bindparam("delivery_id"), delivery.c.state == "sending")
-        .values(
-            state=bindparam("new_state"),
-            finished_at=bindparam("at"),
-            smtp_reply=bindparam("reply"),
-            error=bindparam("failure"),
-        ),
-        [
-            {
-                "delivery_id": o.delivery_id,
-                "new_state": o.state.value,
-                "at": o.at,
-                "reply": o.smtp_reply[:REPLY_LIMIT] if o.smtp_reply else None,
-                "failure": o.error,
-            }
-            for o in outcomes
-        ],
-    )
-    session.execute(
-        insert(EVENTS),
-        [
-            {
-                "delivery_id": o.delivery_id,
-                "at": o.at,
-                "state": o.state,
-                "detail": o.smtp_reply or o.error,
-            }
-            for o in outcomes
-        ],
-    )
+def seconds_until_embargo(session: Session, send_id: int, clock: DatabaseClock) -> float | None:
+    """How long the database says the embargo is still away; None once the send is not armed."""
+    row = session.execute(
+        select(Send.state, Send.embargo_at, clock.sql_now()).where(Send.id == send_id)
+    ).first()
+    if row is None or row[0] is not SendState.ARMED:
+        return None
+    return max((row[1] - row[2]).total_seconds(), 0.0)

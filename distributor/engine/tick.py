@@ -1,21 +1,28 @@
 """The scheduler tick: the database says what is due, the broker only carries it.
 
 Every step is a conditional UPDATE, so any number of schedulers may tick at once, and a
-broker message that gets lost is simply dispatched again on a later tick.
+broker message that gets lost is simply queued again on a later tick. `now` is the
+database's time, read by the caller at the start of the tick.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from distributor.database import rows_affected
-from distributor.dispatch import BatchDispatcher, BatchRef
-from distributor.models import Delivery, Send
+from distributor.engine.claims import EVENTS, is_due
+from distributor.engine.dispatch import BatchDispatcher, BatchRef
+from distributor.engine.leases import Takeover, take_over_expired_batches
+from distributor.engine.relay_health import relay_is_resting
+from distributor.models import Delivery, Send, SendBatch
 from distributor.states import UNFINISHED_DELIVERY_STATES, DeliveryState, SendState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +32,10 @@ class SchedulerPolicy:
     # Batches reach workers this long before the embargo, so that loading the send, rendering
     # and connecting to the relay are done when it lifts; workers then wait for the instant.
     prepare_ahead: timedelta = timedelta(seconds=2)
+    # A send that nothing sent within this long after its embargo waits for an admin.
+    max_lateness: timedelta = timedelta(minutes=15)
+    # Deferred deliveries still failing this long after their first attempt fail for good.
+    retry_window: timedelta = timedelta(hours=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +43,48 @@ class TickReport:
     armed: list[int]
     dispatched: list[BatchRef]
     completed: list[int]
+    held: list[int] = field(default_factory=list)
+    takeovers: list[Takeover] = field(default_factory=list)
+    expired: int = 0
+    relay_resting: bool = False
+
+
+def hold_late_sends(session: Session, *, now: datetime, max_lateness: timedelta) -> list[int]:
+    """Hold sends whose embargo passed more than `max_lateness` ago with nothing sent.
+
+    That happens only when nothing was running at the lift; news that late should go out
+    only when an admin says so.
+    """
+    started = exists().where(Delivery.send_id == Send.id, Delivery.first_claimed_at.is_not(None))
+    late = and_(
+        Send.state.in_([SendState.SCHEDULED, SendState.ARMED]),
+        Send.embargo_at < now - max_lateness,
+        Send.resumed_at.is_(None),
+        ~started,
+    )
+    ids = session.scalars(select(Send.id).where(late).order_by(Send.id)).all()
+    held = []
+    minutes = max_lateness.total_seconds() / 60
+    for send_id in ids:
+        result = session.execute(
+            update(Send)
+            .where(Send.id == send_id, late)
+            .values(
+                state=SendState.HELD,
+                held_at=now,
+                hold_reason=(
+                    f"nothing was sent within {minutes:g} minutes of the embargo (no scheduler or "
+                    f"worker was running); send it late with `distributor send resume "
+                    f"{send_id}`, or cancel it"
+                ),
+            )
+        )
+        if rows_affected(result) == 1:
+            held.append(send_id)
+            log.warning(
+                "send held: missed its embargo by over %g min", minutes, extra={"send_id": send_id}
+            )
+    return held
 
 
 def arm_due_sends(session: Session, *, now: datetime, lead: timedelta) -> list[int]:
@@ -50,38 +103,68 @@ def arm_due_sends(session: Session, *, now: datetime, lead: timedelta) -> list[i
         )
         if rows_affected(claimed) == 1:
             armed.append(send_id)
+            log.info("send armed", extra={"send_id": send_id})
     return armed
+
+
+def expire_stale_deferrals(session: Session, *, now: datetime, window: timedelta) -> int:
+    """Fail deferred deliveries whose retry window has closed (the sender's check catches
+    most at the failure itself; this catches those handed back while the relay was down)."""
+    stale = and_(
+        Delivery.state == DeliveryState.DEFERRED,
+        Delivery.first_claimed_at < now - window,
+        Delivery.send_id.in_(select(Send.id).where(Send.state == SendState.ARMED)),
+    )
+    hours = window.total_seconds() / 3600
+    detail = f"expired: not delivered within {hours:g} h of the first attempt"
+    ids = session.scalars(
+        update(Delivery)
+        .where(stale)
+        .values(
+            state=DeliveryState.FAILED,
+            finished_at=now,
+            next_attempt_at=None,
+            error=func.coalesce(Delivery.error + "; ", "") + detail,
+        )
+        .returning(Delivery.id)
+    ).all()
+    if ids:
+        session.execute(
+            insert(EVENTS),
+            [
+                {"delivery_id": i, "at": now, "state": DeliveryState.FAILED, "detail": detail}
+                for i in sorted(ids)
+            ],
+        )
+    return len(ids)
 
 
 def claim_batches_to_dispatch(
     session: Session, *, now: datetime, redispatch_after: timedelta
 ) -> list[tuple[BatchRef, datetime]]:
-    """Batches of armed sends with pending work that no broker message carries (or one that
-    has lain idle too long). Marks them dispatched; the caller then queues them."""
-    stale = now - redispatch_after
-    undispatched = (Delivery.dispatched_at.is_(None)) | (Delivery.dispatched_at < stale)
+    """Batches of armed sends with due work that no live worker holds and no recent broker
+    message carries. Marks them queued; the caller then queues them."""
+    free = and_(
+        SendBatch.lease_owner.is_(None),
+        or_(SendBatch.queued_at.is_(None), SendBatch.queued_at < now - redispatch_after),
+    )
+    has_due_work = exists().where(
+        Delivery.send_id == SendBatch.send_id,
+        Delivery.batch_no == SendBatch.batch_no,
+        is_due(now),
+    )
     candidates = session.execute(
-        select(Delivery.send_id, Delivery.batch_no, Send.embargo_at)
-        .join(Send, Send.id == Delivery.send_id)
-        .where(
-            Send.state == SendState.ARMED,
-            Delivery.state == DeliveryState.PENDING,
-            undispatched,
-        )
-        .group_by(Delivery.send_id, Delivery.batch_no, Send.embargo_at)
-        .order_by(Delivery.send_id, Delivery.batch_no)
+        select(SendBatch.send_id, SendBatch.batch_no, Send.embargo_at)
+        .join(Send, Send.id == SendBatch.send_id)
+        .where(Send.state == SendState.ARMED, free, has_due_work)
+        .order_by(SendBatch.send_id, SendBatch.batch_no)
     ).all()
     claimed = []
     for send_id, batch_no, embargo_at in candidates:
         result = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.send_id == send_id,
-                Delivery.batch_no == batch_no,
-                Delivery.state == DeliveryState.PENDING,
-                undispatched,
-            )
-            .values(dispatched_at=now)
+            update(SendBatch)
+            .where(SendBatch.send_id == send_id, SendBatch.batch_no == batch_no, free)
+            .values(queued_at=now)
         )
         if rows_affected(result):
             claimed.append((BatchRef(send_id, batch_no), embargo_at))
@@ -106,6 +189,7 @@ def complete_finished_sends(session: Session, *, now: datetime) -> list[int]:
         )
         if rows_affected(result) == 1:
             done.append(send_id)
+            log.info("send completed", extra={"send_id": send_id})
     return done
 
 
@@ -117,10 +201,26 @@ def tick(
     policy: SchedulerPolicy,
 ) -> TickReport:
     with sessions.begin() as session:
+        held = hold_late_sends(session, now=now, max_lateness=policy.max_lateness)
         armed = arm_due_sends(session, now=now, lead=policy.arm_lead)
     with sessions.begin() as session:
-        to_dispatch = claim_batches_to_dispatch(
-            session, now=now, redispatch_after=policy.redispatch_after
+        takeovers = take_over_expired_batches(session, now=now)
+        expired = expire_stale_deferrals(session, now=now, window=policy.retry_window)
+    for takeover in takeovers:
+        log.warning(
+            "lease of %s expired; %d deliveries taken over",
+            takeover.dead_owner,
+            takeover.deliveries,
+            extra={"send_id": takeover.batch.send_id, "batch_no": takeover.batch.batch_no},
+        )
+    with sessions.begin() as session:
+        resting = relay_is_resting(session, now=now)
+        to_dispatch = (
+            []
+            if resting
+            else claim_batches_to_dispatch(
+                session, now=now, redispatch_after=policy.redispatch_after
+            )
         )
     # Queued only after the claim committed: a crash in between leaves the batches marked,
     # and the redispatch rule picks them up again later.
@@ -129,5 +229,11 @@ def tick(
     with sessions.begin() as session:
         completed = complete_finished_sends(session, now=now)
     return TickReport(
-        armed=armed, dispatched=[batch for batch, _ in to_dispatch], completed=completed
+        armed=armed,
+        dispatched=[batch for batch, _ in to_dispatch],
+        completed=completed,
+        held=held,
+        takeovers=takeovers,
+        expired=expired,
+        relay_resting=resting,
     )

@@ -2,10 +2,11 @@
 
 from distributor.models.base import Base, UTCDateTime
 from distributor.models.contacts import Contact, ContactBeat, ListMembership, MediaList, Outlet
+from distributor.models.operations import Heartbeat, RelayHealth
 from distributor.models.organisations import Organisation
 from distributor.models.releases import Release, ReleaseAsset
 from distributor.models.segments import Segment, SendSegment
-from distributor.models.sends import Delivery, DeliveryEvent, Send, SendList
+from distributor.models.sends import Delivery, DeliveryEvent, Send, SendBatch, SendList
 from distributor.models.suppression import AddressHashKey, Suppression
 
 __all__ = [
@@ -15,14 +16,17 @@ __all__ = [
     "ContactBeat",
     "Delivery",
     "DeliveryEvent",
+    "Heartbeat",
     "ListMembership",
     "MediaList",
     "Organisation",
     "Outlet",
+    "RelayHealth",
     "Release",
     "ReleaseAsset",
     "Segment",
     "Send",
+    "SendBatch",
     "SendList",
     "SendSegment",
     "Suppression",

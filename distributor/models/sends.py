@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distributor.models.base import Base, state_enum
@@ -24,6 +24,12 @@ class Send(Base):
     armed_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    held_at: Mapped[datetime | None]
+    # Why the send is held or paused, in words an admin can act on.
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    # Set when an admin resumed the send: it may then go out however late it is.
+    resumed_at: Mapped[datetime | None]
 
 
 class SendList(Base):
@@ -51,11 +57,37 @@ class Delivery(Base):
     batch_no: Mapped[int]
     state: Mapped[DeliveryState] = mapped_column(state_enum(DeliveryState))
     attempts: Mapped[int] = mapped_column(default=0)
-    dispatched_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
+    # The first claim starts the retry window; a retry by an admin starts a new one.
+    first_claimed_at: Mapped[datetime | None]
+    # The worker that claimed it last: only that worker may record its outcome.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    # A deferred delivery is claimable again from this instant (pending: not before it).
+    next_attempt_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_reply: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SendBatch(Base):
+    """A numbered batch of a send: what carries it to a worker, and which worker holds it.
+
+    A worker holds a batch under a lease that it renews while alive; the lease covers every
+    delivery of the batch it claimed. A batch is queued to the broker only while no live
+    lease holds it, so two workers never work on one batch.
+    """
+
+    __tablename__ = "send_batches"
+
+    send_id: Mapped[int] = mapped_column(
+        ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True
+    )
+    batch_no: Mapped[int] = mapped_column(primary_key=True)
+    # When a broker message last carried it; empty when none is in flight.
+    queued_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
 
 
 class DeliveryEvent(Base):

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import idna
 
-from distributor.errors import ConfigurationError, TransportError
+from distributor.errors import ConfigurationError, RelayUnavailableError, TransportError
 from distributor.transport.base import Envelope
 from distributor.transport.wire import NeedsSMTPUTF8, data_payload, envelope_address
 
@@ -67,8 +67,9 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             if connection is not None:
                 connection.close()
-            raise TransportError(
-                f"cannot connect to the mail relay {self.host}:{self.port}: {exc}", temporary=True
+            raise RelayUnavailableError(
+                f"cannot connect to the mail relay {self.host}:{self.port}: {exc}",
+                code=getattr(exc, "smtp_code", None),
             ) from exc
         return connection
 
@@ -90,10 +91,9 @@ class SMTPTransport:
             return self._transaction(self._connection, envelope)
         except _HungUp as exc:
             self._drop()
-            raise TransportError(
+            raise RelayUnavailableError(
                 f"the mail relay {self.host}:{self.port} closed the connection: {exc}",
                 code=exc.code,
-                temporary=True,
             ) from exc
 
     def _transaction(self, connection: smtplib.SMTP, envelope: Envelope) -> str:
@@ -133,10 +133,13 @@ class SMTPTransport:
             self._reset()
             raise
         except (OSError, smtplib.SMTPException) as exc:
-            # The connection died mid-transaction: whether the relay kept the message is unknown.
+            # The connection died or timed out mid-transaction: whether the relay kept the
+            # message is unknown. Like an MTA, try again later, accepting a rare duplicate.
             self._drop()
             raise TransportError(
-                f"connection to {self.host}:{self.port} lost during the transaction: {exc}"
+                f"connection to {self.host}:{self.port} lost during the transaction: "
+                f"{exc or type(exc).__name__}",
+                temporary=True,
             ) from exc
         return f"{code} {reply.decode('utf-8', 'replace')}"
 

@@ -1,0 +1,1 @@
+"""The send engine: claims, batch sending, leases, retries, the tick and dispatch."""

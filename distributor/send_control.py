@@ -1,0 +1,125 @@
+"""An admin's hands on a send in flight: pause it, resume it, put deliveries back in line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from distributor.database import rows_affected
+from distributor.errors import InvalidStateError
+from distributor.models import Delivery, DeliveryEvent, Send, SendBatch
+from distributor.scheduling import get_send
+from distributor.states import DeliveryState, SendState
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (DeliveryState.FAILED, DeliveryState.BOUNCED)
+
+
+def pause_send(session: Session, *, send_id: int, now: datetime) -> None:
+    """Stop further claims: workers finish the chunk they hold and claim nothing more."""
+    send = get_send(session, send_id)
+    result = session.execute(
+        update(Send)
+        .where(Send.id == send_id, Send.state.in_([SendState.SCHEDULED, SendState.ARMED]))
+        .values(state=SendState.PAUSED, paused_at=now, hold_reason="paused by an admin")
+    )
+    if rows_affected(result) != 1:
+        raise InvalidStateError(
+            f"send {send_id} is {send.state.value}; only a scheduled or armed send can be paused"
+        )
+    log.info("send paused", extra={"send_id": send_id})
+
+
+def resume_send(session: Session, *, send_id: int, now: datetime, arm_lead: timedelta) -> SendState:
+    """Carry on with a paused or held send, however late it now is; returns its new state."""
+    send = get_send(session, send_id)
+    if send.state not in (SendState.PAUSED, SendState.HELD):
+        raise InvalidStateError(
+            f"send {send_id} is {send.state.value}; only a paused or held send can be resumed"
+        )
+    # Before the arming window it waits as scheduled; inside it, the tick arms it at once.
+    new_state = SendState.ARMED if send.embargo_at <= now + arm_lead else SendState.SCHEDULED
+    result = session.execute(
+        update(Send)
+        .where(Send.id == send_id, Send.state == send.state)
+        .values(
+            state=new_state,
+            resumed_at=now,
+            hold_reason=None,
+            armed_at=send.armed_at or (now if new_state is SendState.ARMED else None),
+        )
+    )
+    if rows_affected(result) != 1:
+        raise InvalidStateError(f"send {send_id} changed meanwhile; look again with `status`")
+    _requeue_batches(session, send_id)
+    log.info("send resumed (%s)", new_state.value, extra={"send_id": send_id})
+    return new_state
+
+
+def retry_deliveries(
+    session: Session,
+    *,
+    send_id: int,
+    states: Sequence[DeliveryState] = RETRYABLE,
+    now: datetime,
+) -> int:
+    """Put failed or bounced deliveries of a send back in line, with a new retry window.
+
+    Suppressed addresses stay suppressed: the claim checks the list again before sending.
+    """
+    send = get_send(session, send_id)
+    chosen = [DeliveryState(s) for s in states]
+    if not chosen or any(s not in RETRYABLE for s in chosen):
+        raise InvalidStateError("only failed and bounced deliveries can be retried")
+    if send.state is SendState.CANCELLED:
+        raise InvalidStateError(f"send {send_id} was cancelled; schedule the release again")
+    ids = session.scalars(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.state.in_(chosen))
+        .values(
+            state=DeliveryState.PENDING,
+            first_claimed_at=None,
+            next_attempt_at=None,
+            finished_at=None,
+            error=None,
+        )
+        .returning(Delivery.id)
+    ).all()
+    if not ids:
+        return 0
+    session.execute(
+        insert(DeliveryEvent),
+        [
+            {
+                "delivery_id": i,
+                "at": now,
+                "state": DeliveryState.PENDING,
+                "detail": "put back in line by an admin",
+            }
+            for i in sorted(ids)
+        ],
+    )
+    if send.state is SendState.COMPLETED:
+        # Late on purpose: the lateness rule must not hold it.
+        session.execute(
+            update(Send)
+            .where(Send.id == send_id, Send.state == SendState.COMPLETED)
+            .values(state=SendState.ARMED, completed_at=None, resumed_at=now)
+        )
+    _requeue_batches(session, send_id)
+    log.info("%d deliveries put back in line", len(ids), extra={"send_id": send_id})
+    return len(ids)
+
+
+def _requeue_batches(session: Session, send_id: int) -> None:
+    """Let the next tick queue the send's free batches at once, not after the redispatch wait."""
+    session.execute(
+        update(SendBatch)
+        .where(SendBatch.send_id == send_id, SendBatch.lease_owner.is_(None))
+        .values(queued_at=None)
+    )
