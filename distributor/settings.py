@@ -23,6 +23,7 @@ HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # noqa: S104 - a name, not a bind
 # Batches reach workers this long before the embargo (see engine.tick.SchedulerPolicy).
 PREPARE_AHEAD_SECONDS = 2
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 # The hard time limit of a batch task is its soft limit plus this.
 TIME_LIMIT_GRACE_SECONDS = 30
 
@@ -197,7 +198,7 @@ class Settings(BaseSettings):
             )
         limit = self.task_time_limit_seconds + TIME_LIMIT_GRACE_SECONDS + self.arm_lead_seconds
         if (
-            self.broker_url != EMBEDDED_BROKER
+            self.broker_has_visibility_timeout
             and 2 * limit > self.broker_visibility_timeout_seconds
         ):
             problems.append(
@@ -235,6 +236,15 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError("refusing to run in production with: " + "; ".join(problems))
         return self
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        return urlsplit(self.broker_url).scheme in AMQP_SCHEMES
+
+    @property
+    def broker_has_visibility_timeout(self) -> bool:
+        """Redis redelivers an unacknowledged message after its visibility timeout."""
+        return urlsplit(self.broker_url).scheme in ("redis", "rediss", "sentinel")
 
     @property
     def effective_worker_concurrency(self) -> int:

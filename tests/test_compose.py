@@ -17,15 +17,21 @@ from distributor.settings import DEVELOPMENT_SECRET, Environment, Settings
 from tests.support.services import require
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+DEPLOYMENT_DOC = COMPOSE_FILE.parent / "docs" / "deployment.md"
 
 SERVICES = {"postgres", "redis", "migrate", "worker", "scheduler", "mailpit"}
-LONG_RUNNING = ("postgres", "redis", "worker", "scheduler", "mailpit")
+LONG_RUNNING = ("postgres", "redis", "rabbitmq", "worker", "scheduler", "mailpit")
 APP_SERVICES = ("migrate", "worker", "scheduler")
 SCALABLE = ("worker", "scheduler")
 REQUIRED_VARIABLES = ("DISTRIBUTOR_SECRET_KEY", "POSTGRES_PASSWORD")
+REDIS_BROKER_URL = "redis://redis:6379/0"
+# RabbitMQ, the alternative broker, runs only when this profile is started.
+RABBITMQ_PROFILE = "rabbitmq"
 
 SECRET = "compose-test-secret"
 PASSWORD = "compose-test-password"
+RABBITMQ_PASSWORD = "composeTestRabbit1"
+RABBITMQ_BROKER_URL = f"amqp://distributor:{RABBITMQ_PASSWORD}@rabbitmq:5672/distributor"
 
 
 # --- the file as written, read with PyYAML -------------------------------------------------
@@ -57,6 +63,30 @@ def environment_of(service: dict[str, Any]) -> dict[str, str | None]:
 def command_of(service: dict[str, Any]) -> list[str]:
     command = service.get("command") or []
     return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+def profiles_of(service: dict[str, Any]) -> set[str]:
+    return {str(p) for p in service.get("profiles") or []}
+
+
+def active_services(services: dict[str, Any], *profiles: str) -> set[str]:
+    """The services `up` starts with these profiles: those without any, and those in one."""
+    return {
+        name
+        for name, service in services.items()
+        if not profiles_of(service) or profiles_of(service) & set(profiles)
+    }
+
+
+def depends_on_names(service: dict[str, Any]) -> set[str]:
+    depends_on = service.get("depends_on") or {}
+    return {str(name) for name in depends_on}
+
+
+def variable_default(value: str | None, variable: str) -> str | None:
+    """The default of `${variable:-default}`, or None if `value` is not exactly that form."""
+    match = re.fullmatch(rf"\$\{{{variable}:-([^}}]*)\}}", value or "")
+    return match.group(1) if match else None
 
 
 def dependency(service: dict[str, Any], name: str) -> str | None:
@@ -122,7 +152,8 @@ def test_environment_is_production_with_postgres_and_redis(
 ) -> None:
     env = environment_of(services[name])
     assert env.get("DISTRIBUTOR_ENVIRONMENT") == Environment.PRODUCTION.value
-    assert (env.get("DISTRIBUTOR_BROKER_URL") or "").startswith("redis://redis:")
+    broker_url = env.get("DISTRIBUTOR_BROKER_URL")
+    assert variable_default(broker_url, "DISTRIBUTOR_BROKER_URL") == REDIS_BROKER_URL, broker_url
     database_url = env.get("DISTRIBUTOR_DATABASE_URL") or ""
     assert database_url.startswith("postgresql+psycopg://"), database_url
     assert "@postgres:5432/" in database_url, database_url
@@ -162,6 +193,79 @@ def test_postgres_keeps_its_data_in_a_named_volume(compose: dict[str, Any]) -> N
     assert sources & named, f"postgres mounts {mounts!r}, named volumes are {sorted(named)}"
 
 
+# --- RabbitMQ, the alternative broker behind a profile --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rabbitmq(services: dict[str, Any]) -> dict[str, Any]:
+    found = services.get("rabbitmq")
+    assert isinstance(found, dict), "no rabbitmq service"
+    return found
+
+
+def test_rabbitmq_runs_only_under_its_profile(services: dict[str, Any]) -> None:
+    assert profiles_of(services["rabbitmq"]) == {RABBITMQ_PROFILE}
+    others = {name: profiles_of(s) for name, s in services.items() if name != "rabbitmq"}
+    assert not any(others.values()), f"the default stack has profiled services: {others}"
+    assert active_services(services) == SERVICES
+    assert active_services(services, RABBITMQ_PROFILE) == SERVICES | {"rabbitmq"}
+
+
+def test_default_services_do_not_wait_for_rabbitmq(services: dict[str, Any]) -> None:
+    # Waiting on a service of a profile that is not started makes compose refuse to start.
+    waiting = sorted(name for name in SERVICES if "rabbitmq" in depends_on_names(services[name]))
+    assert waiting == [], f"these would not start without the rabbitmq profile: {waiting}"
+
+
+def test_rabbitmq_image_is_pinned_to_a_major_version(rabbitmq: dict[str, Any]) -> None:
+    image = str(rabbitmq.get("image", ""))
+    assert re.fullmatch(r"rabbitmq:\d+(\.\d+)*(-management)?(-alpine)?", image), image
+
+
+def test_rabbitmq_healthcheck_pings_the_node(rabbitmq: dict[str, Any]) -> None:
+    test = (rabbitmq.get("healthcheck") or {}).get("test") or []
+    words = shlex.split(test) if isinstance(test, str) else [str(w) for w in test]
+    assert "rabbitmq-diagnostics" in words and "ping" in words, test
+
+
+def test_rabbitmq_keeps_its_data_in_a_named_volume(
+    compose: dict[str, Any], rabbitmq: dict[str, Any]
+) -> None:
+    named = set((compose.get("volumes") or {}).keys())
+    mounts = [str(m) for m in rabbitmq.get("volumes") or []]
+    assert any(
+        m.split(":", 1)[0] in named and m.split(":")[1] == "/var/lib/rabbitmq" for m in mounts
+    ), mounts
+    # The node's data directory is named after the host, so it must not change between runs.
+    assert rabbitmq.get("hostname"), "without a fixed hostname a new container loses the queues"
+
+
+def test_rabbitmq_publishes_no_amqp_port_and_only_on_loopback(rabbitmq: dict[str, Any]) -> None:
+    ports = [str(p) for p in rabbitmq.get("ports") or []]
+    assert all(p.startswith("127.0.0.1:") for p in ports), ports
+    assert not any(re.search(r"(^|:)5672(/tcp)?$", p) for p in ports), ports
+
+
+def test_rabbitmq_password_comes_from_the_environment(rabbitmq: dict[str, Any]) -> None:
+    env = environment_of(rabbitmq)
+    assert variable_default(env.get("RABBITMQ_DEFAULT_PASS"), "RABBITMQ_PASSWORD") == "", env
+    # An unset password must stop the broker rather than leave it with a default account.
+    entrypoint = rabbitmq.get("entrypoint") or []
+    script = entrypoint if isinstance(entrypoint, str) else " ".join(map(str, entrypoint))
+    assert 'test -n "$$RABBITMQ_DEFAULT_PASS"' in script, script
+    assert "docker-entrypoint.sh rabbitmq-server" in script, script
+
+
+def test_documented_broker_url_matches_the_rabbitmq_account(rabbitmq: dict[str, Any]) -> None:
+    env = environment_of(rabbitmq)
+    expected = (
+        f"amqp://{env['RABBITMQ_DEFAULT_USER']}:$RABBITMQ_PASSWORD@{rabbitmq['hostname']}:5672/"
+        f"{env['RABBITMQ_DEFAULT_VHOST']}"
+    )
+    for document in (COMPOSE_FILE, DEPLOYMENT_DOC):
+        assert expected in document.read_text(encoding="utf-8"), f"{document.name}: {expected}"
+
+
 def test_mailpit_publishes_its_web_ui(services: dict[str, Any]) -> None:
     mailpit = services["mailpit"]
     assert str(mailpit.get("image", "")).startswith("axllent/mailpit")
@@ -181,7 +285,11 @@ def docker_compose() -> str:
 
 
 def run_compose(
-    executable: str, tmp_path: Path, variables: dict[str, str], *args: str
+    executable: str,
+    tmp_path: Path,
+    variables: dict[str, str],
+    *args: str,
+    profiles: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """`docker-compose config` with only `variables` set: no stray .env, no inherited values."""
     empty_env_file = tmp_path / "empty.env"
@@ -189,11 +297,20 @@ def run_compose(
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DISTRIBUTOR_", "POSTGRES_", "COMPOSE_"))
+        if not key.startswith(("DISTRIBUTOR_", "POSTGRES_", "RABBITMQ_", "COMPOSE_"))
     }
     env.update(variables)
     return subprocess.run(
-        [executable, "--env-file", str(empty_env_file), "-f", str(COMPOSE_FILE), "config", *args],
+        [
+            executable,
+            "--env-file",
+            str(empty_env_file),
+            "-f",
+            str(COMPOSE_FILE),
+            *(option for profile in profiles for option in ("--profile", profile)),
+            "config",
+            *args,
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -239,6 +356,7 @@ def resolved(docker_compose: str, tmp_path: Path) -> dict[str, Any]:
 def test_variables_reach_every_process(resolved: dict[str, Any], name: str) -> None:
     env = environment_of(resolved["services"][name])
     assert env["DISTRIBUTOR_SECRET_KEY"] == SECRET
+    assert env["DISTRIBUTOR_BROKER_URL"] == REDIS_BROKER_URL
     assert f":{PASSWORD}@postgres:" in (env["DISTRIBUTOR_DATABASE_URL"] or "")
     assert env["DISTRIBUTOR_SMTP_URL"] == "smtp://relay.example.org:587?starttls=true"
     assert environment_of(resolved["services"]["postgres"])["POSTGRES_PASSWORD"] == PASSWORD
@@ -273,3 +391,59 @@ def test_missing_required_variable_is_refused_by_name(
     # The tool prints the whole environment it was interpolating; the user's message is last.
     message = failure_message(result).splitlines()[-1].rsplit(": ", 1)[-1]
     assert missing in message, f"the error does not name {missing}: {failure_message(result)}"
+
+
+def test_docker_compose_accepts_the_rabbitmq_profile(docker_compose: str, tmp_path: Path) -> None:
+    variables = {
+        "DISTRIBUTOR_SECRET_KEY": SECRET,
+        "POSTGRES_PASSWORD": PASSWORD,
+        "RABBITMQ_PASSWORD": RABBITMQ_PASSWORD,
+        "DISTRIBUTOR_BROKER_URL": RABBITMQ_BROKER_URL,
+    }
+    result = run_compose(docker_compose, tmp_path, variables, "-q", profiles=(RABBITMQ_PROFILE,))
+    if result.returncode != 0:
+        pytest.fail(f"docker-compose rejects the rabbitmq profile:\n{failure_message(result)}")
+
+
+@pytest.fixture
+def resolved_with_rabbitmq(docker_compose: str, tmp_path: Path) -> dict[str, Any]:
+    result = run_compose(
+        docker_compose,
+        tmp_path,
+        {
+            "DISTRIBUTOR_SECRET_KEY": SECRET,
+            "POSTGRES_PASSWORD": PASSWORD,
+            "RABBITMQ_PASSWORD": RABBITMQ_PASSWORD,
+            "DISTRIBUTOR_BROKER_URL": RABBITMQ_BROKER_URL,
+        },
+        profiles=(RABBITMQ_PROFILE,),
+    )
+    if result.returncode != 0:
+        pytest.fail(f"docker-compose rejects the rabbitmq profile:\n{failure_message(result)}")
+    config = yaml.safe_load(result.stdout)
+    assert isinstance(config, dict)
+    return config
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_broker_url_reaches_every_process(
+    resolved_with_rabbitmq: dict[str, Any], name: str
+) -> None:
+    services = resolved_with_rabbitmq["services"]
+    assert environment_of(services[name])["DISTRIBUTOR_BROKER_URL"] == RABBITMQ_BROKER_URL
+    rabbitmq_env = environment_of(services["rabbitmq"])
+    assert rabbitmq_env["RABBITMQ_DEFAULT_PASS"] == RABBITMQ_PASSWORD
+
+
+def test_production_settings_accept_rabbitmq(
+    resolved_with_rabbitmq: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("DISTRIBUTOR_"):
+            monkeypatch.delenv(key)
+    for key, value in environment_of(resolved_with_rabbitmq["services"]["worker"]).items():
+        if value is not None:
+            monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.environment is Environment.PRODUCTION
+    assert settings.broker_url == RABBITMQ_BROKER_URL

@@ -27,6 +27,12 @@ def broker_options(settings: Settings) -> dict[str, object]:
             "store_processed": False,
             "polling_interval": 0.05,
         }
+    if settings.broker_is_amqp:
+        # RabbitMQ has no visibility timeout: an unacknowledged batch goes back to the queue
+        # when its consumer's channel closes, or after the server's consumer_timeout. Publisher
+        # confirms make the scheduler's send fail, rather than lose a batch silently, when
+        # RabbitMQ did not take it.
+        return {"confirm_publish": True}
     # Batches carry an ETA of at most the arming lead, and a batch's time limit is checked
     # against this at start-up (Settings), so a running batch is never handed out twice.
     return {"visibility_timeout": settings.broker_visibility_timeout_seconds}

@@ -26,7 +26,7 @@ def stopping() -> bool:
 
 def _raise_flag() -> None:
     if not _stopping.is_set():
-        log.info("worker stopping: each batch in progress finishes its message, hands back the rest")
+        log.info("worker stopping: each batch finishes its message in flight, hands back the rest")
         _stopping.set()
 
 
