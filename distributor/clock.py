@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -14,6 +15,10 @@ class Clock(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
+    async def pause(self, seconds: float) -> None:
+        """Sleep without blocking the event loop."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -22,6 +27,9 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    async def pause(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0))
 
 
 class ManualClock:
@@ -38,6 +46,10 @@ class ManualClock:
     def sleep(self, seconds: float) -> None:
         self.advance(seconds)
 
+    async def pause(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
 
@@ -48,5 +60,15 @@ def sleep_until(clock: Clock, instant: datetime, *, at_most: float) -> None:
     while remaining > 0 and at_most > 0:
         step = min(remaining, at_most, 0.5)
         clock.sleep(step)
+        at_most -= step
+        remaining = (instant - clock.now()).total_seconds()
+
+
+async def pause_until(clock: Clock, instant: datetime, *, at_most: float) -> None:
+    """`sleep_until` for an event loop."""
+    remaining = (instant - clock.now()).total_seconds()
+    while remaining > 0 and at_most > 0:
+        step = min(remaining, at_most, 0.5)
+        await clock.pause(step)
         at_most -= step
         remaining = (instant - clock.now()).total_seconds()

@@ -34,6 +34,8 @@ from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.session import session_info
 from distributor.settings import Settings
 from distributor.transport import MailTransport, transport_from_url
+from distributor.transport.async_smtp import AsyncSMTPConnection, RelayAddress
+from distributor.transport.smtp import relay_address_from_url
 
 # Builders kept per process: a worker sends a send's batches one after another, and each
 # finds the release rendered and its MIME encoded by the first.
@@ -108,6 +110,16 @@ class Runtime:
         return DkimSigner.from_file(
             path, selector=self.settings.dkim_selector, domain=self.settings.effective_dkim_domain
         )
+
+    @cached_property
+    def relay(self) -> RelayAddress:
+        return relay_address_from_url(
+            self.settings.smtp_url, timeout=self.settings.smtp_timeout_seconds
+        )
+
+    def connect_to_relay(self) -> AsyncSMTPConnection:
+        """One connection for the sending lanes; opened by the caller, on its event loop."""
+        return AsyncSMTPConnection(self.relay, local_name=self.settings.sender_domain)
 
     def open_transport(self) -> MailTransport:
         return transport_from_url(

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         "smtp://127.0.0.1:2525", description="Mail relay; the default is the local catcher."
     )
     smtp_timeout_seconds: float = 30.0
+    smtp_connections: int = Field(
+        16,
+        ge=1,
+        le=500,
+        description="Relay connections each worker process keeps busy at once; a relay far "
+        "away needs many (each message waits a round trip or two).",
+    )
     outbox_dir: Path | None = Field(
         None, description="Where the local catcher writes .eml files; default data_dir/outbox."
     )

@@ -21,20 +21,18 @@ def runtime() -> Runtime:
 @app.task(name="distributor.send_batch")  # type: ignore[untyped-decorator]
 def send_batch(send_id: int, batch_no: int) -> dict[str, Any]:
     rt = runtime()
-    transport = rt.open_transport()
-    try:
-        report = deliver_batch(
-            rt.batch_job(send_id, batch_no),
-            parts=rt.sending_parts(should_stop=stopping),
-            transport=transport,
-        )
-    finally:
-        transport.close()
+    report = deliver_batch(
+        rt.batch_job(send_id, batch_no),
+        parts=rt.sending_parts(should_stop=stopping),
+        connect=rt.connect_to_relay,
+        connections=rt.settings.smtp_connections,
+    )
     return {
         "sent": report.sent,
         "deferred": report.deferred,
         "failed": report.failed,
         "bounced": report.bounced,
         "handed_back": report.handed_back,
+        "connections": report.connections,
         "skipped": report.skipped_reason,
     }

@@ -113,3 +113,6 @@ class CorrectedClock:
 
     def sleep(self, seconds: float) -> None:
         self.local.sleep(seconds)
+
+    async def pause(self, seconds: float) -> None:
+        await self.local.pause(seconds)

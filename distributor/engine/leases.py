@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, exists, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from distributor.database import rows_affected
+from distributor.engine.claims import is_due
 from distributor.engine.dbclock import DatabaseClock, read_database_time
 from distributor.engine.dispatch import BatchRef
 from distributor.models import Delivery, DeliveryEvent, SendBatch
@@ -38,13 +39,14 @@ def _this_batch(batch: BatchRef) -> ColumnElement[bool]:
 def take_batch(
     session: Session, *, batch: BatchRef, owner: str, now: datetime, lease: timedelta
 ) -> bool:
-    """Take the batch's lease unless a live worker holds it; True when taken."""
+    """Take the batch's lease if no worker holds it; True when taken.
+
+    An expired lease is not taken here: its worker may have left deliveries in `sending`,
+    and only the scheduler's takeover (take_over_expired_batches) puts those back in line.
+    """
     result = session.execute(
         update(SendBatch)
-        .where(
-            _this_batch(batch),
-            (SendBatch.lease_owner.is_(None)) | (SendBatch.lease_expires_at <= now),
-        )
+        .where(_this_batch(batch), SendBatch.lease_owner.is_(None))
         .values(lease_owner=owner, lease_expires_at=now + lease)
     )
     return rows_affected(result) == 1
@@ -164,11 +166,23 @@ def take_over_expired_batches(session: Session, *, now: datetime) -> list[Takeov
     return takeovers
 
 
+def renew_leases(session: Session, *, owner: str, now: datetime, lease: timedelta) -> set[BatchRef]:
+    """Extend every lease this worker holds, in one statement; returns the batches held."""
+    rows = session.execute(
+        update(SendBatch)
+        .where(SendBatch.lease_owner == owner)
+        .values(lease_expires_at=now + lease)
+        .returning(SendBatch.send_id, SendBatch.batch_no)
+    ).all()
+    return {BatchRef(send_id, batch_no) for send_id, batch_no in rows}
+
+
 class LeaseKeeper:
-    """Renews one batch's lease from a background thread while the batch is being sent.
+    """Renews this worker's batch leases from a background thread while it sends.
 
     Renewal proves only that the process lives; a stuck process is ended by the task's time
-    limit, after which its lease expires like any other.
+    limit, after which its leases expire like any other. A batch found no longer held (taken
+    over after a stall) marks the keeper `lost`: the worker then sends nothing more.
     """
 
     def __init__(
@@ -183,20 +197,27 @@ class LeaseKeeper:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._batch = batch
+        self._held = {batch}
+        self._guard = threading.Lock()
         self._owner = owner
         self._lease = lease
         self._on_renewal = on_renewal
         self._stop = threading.Event()
         self._lost = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"lease-{batch.send_id}-{batch.batch_no}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
     @property
     def lost(self) -> bool:
-        """True once the lease was found taken over: send nothing more."""
+        """True once a lease was found taken over: send nothing more."""
         return self._lost.is_set()
+
+    def hold(self, batch: BatchRef) -> None:
+        with self._guard:
+            self._held.add(batch)
+
+    def let_go(self, batch: BatchRef) -> None:
+        with self._guard:
+            self._held.discard(batch)
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()
@@ -209,30 +230,64 @@ class LeaseKeeper:
     def _run(self) -> None:
         interval = self._lease.total_seconds() / 3
         while not self._stop.wait(interval):
+            with self._guard:
+                expected = set(self._held)
             try:
                 with self._sessions.begin() as session:
                     now = read_database_time(session, self._clock)
-                    held = renew_batch(
-                        session, batch=self._batch, owner=self._owner, now=now, lease=self._lease
-                    )
-                    if held and self._on_renewal is not None:
+                    held = renew_leases(session, owner=self._owner, now=now, lease=self._lease)
+                    if self._on_renewal is not None:
                         self._on_renewal(session)
             except Exception:
                 # The database may be back before the lease runs out: keep trying.
-                log.warning(
-                    "cannot renew the lease on send %s batch %s; retrying",
-                    self._batch.send_id,
-                    self._batch.batch_no,
-                    exc_info=True,
-                    extra={"send_id": self._batch.send_id, "batch_no": self._batch.batch_no},
-                )
+                log.warning("cannot renew the leases of %s; retrying", self._owner, exc_info=True)
                 continue
-            if not held:
-                log.error(
-                    "lost the lease on send %s batch %s to a takeover; stopping this batch",
-                    self._batch.send_id,
-                    self._batch.batch_no,
-                    extra={"send_id": self._batch.send_id, "batch_no": self._batch.batch_no},
-                )
+            with self._guard:
+                missing = (expected & self._held) - held
+            if missing:
+                for batch in sorted(missing, key=lambda b: (b.send_id, b.batch_no)):
+                    log.error(
+                        "lost the lease on send %s batch %s to a takeover; stopping",
+                        batch.send_id,
+                        batch.batch_no,
+                        extra={"send_id": batch.send_id, "batch_no": batch.batch_no},
+                    )
                 self._lost.set()
                 return
+
+
+def take_free_batch(
+    session: Session, *, send_id: int, owner: str, now: datetime, lease: timedelta
+) -> BatchRef | None:
+    """Take the first batch of the send that no worker holds and that has work due now: how a
+    worker that finished early helps with what is left."""
+    has_due_work = exists().where(
+        Delivery.send_id == SendBatch.send_id,
+        Delivery.batch_no == SendBatch.batch_no,
+        is_due(now),
+    )
+    candidates = session.scalars(
+        select(SendBatch.batch_no)
+        .where(SendBatch.send_id == send_id, SendBatch.lease_owner.is_(None), has_due_work)
+        .order_by(SendBatch.batch_no)
+        .limit(3)
+    ).all()
+    for batch_no in candidates:
+        batch = BatchRef(send_id, batch_no)
+        if take_batch(session, batch=batch, owner=owner, now=now, lease=lease):
+            return batch
+    return None
+
+
+def batch_has_due_work(session: Session, batch: BatchRef, now: datetime) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Delivery.send_id == batch.send_id,
+                    Delivery.batch_no == batch.batch_no,
+                    is_due(now),
+                )
+            )
+        )
+    )

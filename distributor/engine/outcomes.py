@@ -10,7 +10,10 @@ yet one that was merely slow still records a message the relay took.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -55,6 +58,8 @@ class Outcome:
     smtp_reply: str | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
+    # A mailbox that does not exist: its address goes on the suppression list.
+    hard_bounce: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -91,54 +96,60 @@ class OutcomeRecorder:
 
     def record(self, outcome: Outcome) -> bool:
         """Commit the outcome; False when this worker no longer owns the delivery."""
+        return self.record_many([outcome])[0]
+
+    def record_many(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Commit several outcomes in one transaction (a group commit); for each, whether it
+        was recorded (False: another worker owns the delivery now)."""
         deadline = time.monotonic() + self._patience
         pause = 0.1
         while True:
             try:
-                return self._commit(outcome)
+                return self._commit(outcomes)
             except (OperationalError, DBAPIError) as exc:
                 self._discard_connection()
                 if time.monotonic() + pause > deadline:
-                    raise RecordingFailedError(
-                        f"cannot record delivery {outcome.delivery_id} "
-                        f"({outcome.state.value}): {exc}"
-                    ) from exc
+                    ids = ", ".join(str(o.delivery_id) for o in outcomes)
+                    raise RecordingFailedError(f"cannot record deliveries {ids}: {exc}") from exc
                 log.warning(
-                    "database error recording delivery %s; retrying in %.1f s",
-                    outcome.delivery_id,
+                    "database error recording %d outcome(s); retrying in %.1f s",
+                    len(outcomes),
                     pause,
-                    extra={"delivery_id": outcome.delivery_id},
+                    extra={"delivery_id": outcomes[0].delivery_id},
                 )
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    def _commit(self, outcome: Outcome) -> bool:
+    def _commit(self, outcomes: Sequence[Outcome]) -> list[bool]:
         connection = self._connect()
         with connection.begin():
-            result = connection.execute(
-                RECORD,
-                {
-                    "delivery_id": outcome.delivery_id,
-                    "owner": self._owner,
-                    "new_state": outcome.state.value,
-                    "finished_at": outcome.at if outcome.is_final else None,
-                    "next_attempt_at": outcome.next_attempt_at,
-                    "code": outcome.smtp_code,
-                    "reply": outcome.smtp_reply[:REPLY_LIMIT] if outcome.smtp_reply else None,
-                    "failure": outcome.error,
-                },
-            )
-            if result.rowcount != 1:
-                return False
-            connection.execute(
-                insert(EVENTS),
-                {
-                    "delivery_id": outcome.delivery_id,
-                    "at": outcome.at,
-                    "state": outcome.state,
-                    "detail": outcome.smtp_reply or outcome.error,
-                },
-            )
+            return [self._apply(connection, outcome) for outcome in outcomes]
+
+    def _apply(self, connection: Connection, outcome: Outcome) -> bool:
+        result = connection.execute(
+            RECORD,
+            {
+                "delivery_id": outcome.delivery_id,
+                "owner": self._owner,
+                "new_state": outcome.state.value,
+                "finished_at": outcome.at if outcome.is_final else None,
+                "next_attempt_at": outcome.next_attempt_at,
+                "code": outcome.smtp_code,
+                "reply": outcome.smtp_reply[:REPLY_LIMIT] if outcome.smtp_reply else None,
+                "failure": outcome.error,
+            },
+        )
+        if result.rowcount != 1:
+            return False
+        connection.execute(
+            insert(EVENTS),
+            {
+                "delivery_id": outcome.delivery_id,
+                "at": outcome.at,
+                "state": outcome.state,
+                "detail": outcome.smtp_reply or outcome.error,
+            },
+        )
         return True
 
     def _discard_connection(self) -> None:
@@ -160,3 +171,53 @@ class OutcomeRecorder:
             except Exception:  # noqa: S110 - closing after a failure
                 pass
             self._connection = None
+
+
+class GroupRecorder:
+    """Commits the outcomes of many connections together, from a thread of its own.
+
+    Each connection submits its outcome and waits for the commit before its next message is
+    accepted, so the bound on duplicates stays one per connection; meanwhile the other
+    connections' outcomes join the same transaction, so a commit serves many messages.
+    """
+
+    def __init__(self, recorder: OutcomeRecorder) -> None:
+        self._recorder = recorder
+        self._pending: list[tuple[Outcome, Future[bool]]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="outcome-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, outcome: Outcome) -> Future[bool]:
+        future: Future[bool] = Future()
+        with self._wake:
+            if self._closing:
+                raise RuntimeError("the recorder is closed")
+            self._pending.append((outcome, future))
+            self._wake.notify()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if not self._pending and self._closing:
+                    return
+                group, self._pending = self._pending, []
+            try:
+                results = self._recorder.record_many([outcome for outcome, _ in group])
+            except BaseException as exc:
+                for _, future in group:
+                    future.set_exception(exc)
+                continue
+            for (_, future), recorded in zip(group, results, strict=True):
+                future.set_result(recorded)
+
+    def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+        self._recorder.close()

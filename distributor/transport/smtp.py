@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import idna
 
 from distributor.errors import ConfigurationError, RelayUnavailableError, TransportError
+from distributor.transport.async_smtp import RelayAddress
 from distributor.transport.base import Envelope
 from distributor.transport.wire import NeedsSMTPUTF8, data_payload, envelope_address
 
@@ -205,7 +206,7 @@ def _without_password(url: str) -> str:
     return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
-def transport_from_url(url: str, *, timeout: float = 30.0) -> SMTPTransport:
+def relay_address_from_url(url: str, *, timeout: float = 30.0) -> RelayAddress:
     """smtp://[user:pass@]host[:port][?starttls=true] or smtps://... for implicit TLS."""
 
     def refused(problem: str) -> ConfigurationError:
@@ -228,12 +229,26 @@ def transport_from_url(url: str, *, timeout: float = 30.0) -> SMTPTransport:
         # A typo here must not quietly send mail and credentials in plain text.
         raise refused(f"starttls={starttls!r} is neither true nor false")
     implicit_tls = parts.scheme == "smtps"
-    return SMTPTransport(
-        parts.hostname,
-        port or (465 if implicit_tls else 25),
+    return RelayAddress(
+        host=parts.hostname,
+        port=port or (465 if implicit_tls else 25),
         implicit_tls=implicit_tls,
         starttls=starttls in TRUE_WORDS,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
+    )
+
+
+def transport_from_url(url: str, *, timeout: float = 30.0) -> SMTPTransport:
+    """A blocking transport over one connection (previews, test sends)."""
+    relay = relay_address_from_url(url, timeout=timeout)
+    return SMTPTransport(
+        relay.host,
+        relay.port,
+        implicit_tls=relay.implicit_tls,
+        starttls=relay.starttls,
+        username=relay.username,
+        password=relay.password,
+        timeout=relay.timeout,
     )

@@ -38,14 +38,19 @@ def envelope_address(address: str, *, smtputf8: bool) -> bytes:
     return b"<" + local_bytes + b"@" + ascii_domain + b">"
 
 
-def data_payload(message: bytes) -> bytes:
-    """The message as sent after DATA: CRLF line ends, dot-stuffed, ending with CRLF.CRLF."""
+def crlf_message(message: bytes) -> bytes:
+    """The message with CRLF line ends throughout, ending with CRLF: as BDAT sends it."""
     line_ends = message.count(b"\r\n")
     if message.count(b"\n") != line_ends or message.count(b"\r") != line_ends:
         message = BARE_LINE_END.sub(b"\r\n", message)
     if not message.endswith(b"\r\n"):
         message += b"\r\n"
-    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    return message
+
+
+def data_payload(message: bytes) -> bytes:
+    """The message as sent after DATA: CRLF line ends, dot-stuffed, ending with CRLF.CRLF."""
+    stuffed = crlf_message(message).replace(b"\r\n.", b"\r\n..")
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     return stuffed + b".\r\n"

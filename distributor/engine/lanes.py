@@ -1,0 +1,398 @@
+"""Many relay connections kept busy at once by one worker process, on an event loop.
+
+A feeder claims deliveries a chunk at a time into a queue; each lane owns one connection
+and takes the next delivery, builds it, sends it, and waits for its outcome to be
+committed before its next message can be accepted, so a worker that dies leaves at most
+one accepted-but-unrecorded message per connection. Connections are opened and greeted
+before the embargo lifts. When its batch is done, the feeder takes any other batch of the
+send that no worker holds, so a process that finished early helps with what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from distributor.clock import pause_until
+from distributor.engine.claims import (
+    ClaimedDelivery,
+    SendSnapshot,
+    claim_deliveries,
+    seconds_until_embargo,
+)
+from distributor.engine.db_retry import with_database
+from distributor.engine.dbclock import CorrectedClock, read_database_time
+from distributor.engine.dispatch import BatchRef
+from distributor.engine.jobs import BatchJob, BatchReport, BuildMessage, SendingParts
+from distributor.engine.leases import LeaseKeeper, hand_back, take_free_batch
+from distributor.engine.outcomes import GroupRecorder, Outcome, OutcomeRecorder
+from distributor.engine.relay_health import record_outage, record_recovery, relay_state
+from distributor.engine.retries import judge_failure
+from distributor.errors import RelayUnavailableError, TransportError
+from distributor.states import DeliveryState
+from distributor.suppression import suppress
+from distributor.transport import Envelope, MailTransport
+from distributor.vocabulary import SuppressionReason
+
+log = logging.getLogger(__name__)
+
+FIRST_CHUNK = 20  # a small first claim puts the first messages on the wire soonest
+# Connection failures in a row, each after a short pause, before a lane gives up; when every
+# lane has given up, the relay counts as down.
+OUTAGE_AFTER = 3
+RECONNECT_PAUSE = 0.5
+
+
+class Connection(Protocol):
+    async def open(self) -> None: ...
+
+    async def send(self, envelope: Envelope) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+ConnectionFactory = Callable[[], Connection]
+
+
+class BlockingConnection:
+    """A blocking MailTransport as one lane's connection (tests, the local catcher)."""
+
+    def __init__(self, transport: MailTransport) -> None:
+        self._transport = transport
+
+    async def open(self) -> None:
+        self._transport.connect()
+
+    async def send(self, envelope: Envelope) -> str:
+        return self._transport.send(envelope)
+
+    async def close(self) -> None:
+        return None
+
+
+class LaneSender:
+    def __init__(
+        self,
+        job: BatchJob,
+        parts: SendingParts,
+        *,
+        snapshot: SendSnapshot,
+        keeper: LeaseKeeper,
+        clock: CorrectedClock,
+        report: BatchReport,
+        held: list[BatchRef],
+    ) -> None:
+        self.job, self.parts, self.snapshot = job, parts, snapshot
+        self.keeper, self.clock, self.report, self.held = keeper, clock, report, held
+        self.batch = job.batch
+        self.relay_was_down = False
+        self.retired = 0
+        self.lanes = 0
+        self.outage: TransportError | None = None
+        self.queue: asyncio.Queue[ClaimedDelivery | None] = asyncio.Queue()
+        self.room = asyncio.Event()
+
+    def _ids(self, delivery_id: int | None = None) -> dict[str, int | None]:
+        return {
+            "send_id": self.job.send_id,
+            "batch_no": self.job.batch_no,
+            "delivery_id": delivery_id,
+        }
+
+    def _interruption(self) -> str | None:
+        if self.keeper.lost:
+            return "lease lost to a takeover"
+        if self.parts.should_stop():
+            return "worker shutting down"
+        if time.monotonic() > self.job.deadline:
+            return "the task's time is nearly up"
+        if self.outage is not None:
+            return f"relay unavailable: {self.outage}"
+        return None
+
+    async def run(self, connect: ConnectionFactory, count: int) -> None:
+        # Everything that does not depend on the embargo is done before it lifts.
+        build = self.parts.make_builder(self.snapshot)
+        self.relay_was_down = await asyncio.to_thread(self._relay_was_down)
+        connections = [connect() for _ in range(count)]
+        self.lanes = len(connections)
+        await asyncio.gather(*(c.open() for c in connections), return_exceptions=True)
+        started = self.clock.now()
+        await pause_until(
+            self.clock, self.snapshot.embargo_at, at_most=self.job.max_wait.total_seconds()
+        )
+        # One budget for the whole wait: this pause and any "not yet" from the database after.
+        waited = max((self.clock.now() - started).total_seconds(), 0.0)
+        recorder = GroupRecorder(
+            OutcomeRecorder(
+                self.parts.engine, owner=self.parts.owner, patience=self.parts.db_patience
+            )
+        )
+        try:
+            lanes = [
+                asyncio.create_task(self._lane(connection, build, recorder))
+                for connection in connections
+            ]
+            await self._feed(waited=waited)
+            await asyncio.gather(*lanes)
+        finally:
+            await asyncio.to_thread(recorder.close)
+            await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
+        if self.outage is not None:
+            self.report.stopped_reason = f"relay unavailable: {self.outage}"
+            await asyncio.to_thread(self._rest_relay, self.outage)
+        elif self.report.stopped_reason is None:
+            self.report.stopped_reason = self._interruption()
+
+    def _relay_was_down(self) -> bool:
+        with self.parts.sessions() as session:
+            return relay_state(session).consecutive_outages > 0
+
+    async def _feed(self, *, waited: float) -> None:
+        """Keep the queue a little ahead of the lanes; close it when nothing is left."""
+        chunk = min(FIRST_CHUNK, self.job.claim_chunk)
+        try:
+            while self._interruption() is None and self.retired < self.lanes:
+                if self.queue.qsize() >= max(self.lanes, chunk // 2):
+                    self.room.clear()
+                    await self.room.wait()
+                    continue
+                claimed = await asyncio.to_thread(self._claim, self.batch, chunk)
+                if claimed:
+                    chunk = self.job.claim_chunk
+                    for delivery in claimed:
+                        self.queue.put_nowait(delivery)
+                    continue
+                # The database may still say "not yet" to a worker whose clock runs ahead.
+                wait = await asyncio.to_thread(self._seconds_until_embargo)
+                if wait and waited < self.job.max_wait.total_seconds():
+                    step = min(wait, 0.5)
+                    await self.clock.pause(step)
+                    waited += step
+                    continue
+                if wait is None:
+                    return  # paused or cancelled: nothing more may be claimed
+                helped = await asyncio.to_thread(self._take_free_batch)
+                if helped is None:
+                    return
+                self.batch = helped
+        finally:
+            for _ in range(self.lanes):
+                self.queue.put_nowait(None)
+
+    def _claim(self, batch: BatchRef, limit: int) -> list[ClaimedDelivery]:
+        def claim(session: Session) -> list[ClaimedDelivery]:
+            return claim_deliveries(
+                session,
+                batch=batch,
+                owner=self.parts.owner,
+                clock=self.parts.database_clock,
+                now=read_database_time(session, self.parts.database_clock),
+                limit=limit,
+            )
+
+        return with_database(
+            self.parts.sessions, claim, write=True, patience=self.parts.db_patience
+        )
+
+    def _seconds_until_embargo(self) -> float | None:
+        return with_database(
+            self.parts.sessions,
+            lambda s: seconds_until_embargo(s, self.job.send_id, self.parts.database_clock),
+            write=False,
+            patience=self.parts.db_patience,
+        )
+
+    def _take_free_batch(self) -> BatchRef | None:
+        if time.monotonic() > self.job.deadline:
+            return None
+
+        def take(session: Session) -> BatchRef | None:
+            return take_free_batch(
+                session,
+                send_id=self.job.send_id,
+                owner=self.parts.owner,
+                now=read_database_time(session, self.parts.database_clock),
+                lease=self.job.lease,
+            )
+
+        batch = with_database(
+            self.parts.sessions, take, write=True, patience=self.parts.db_patience
+        )
+        if batch is not None:
+            self.keeper.hold(batch)
+            self.held.append(batch)
+            log.info(
+                "helping with send %s batch %s", batch.send_id, batch.batch_no, extra=self._ids()
+            )
+        return batch
+
+    async def _lane(
+        self, connection: Connection, build: BuildMessage, recorder: GroupRecorder
+    ) -> None:
+        used = False
+        failures = 0
+        while True:
+            delivery = await self.queue.get()
+            self.room.set()
+            if delivery is None:
+                break
+            if self._interruption() is not None:
+                continue  # left `sending`, handed back when the batch ends
+            outcome, failures = await self._transmit(connection, delivery, build, failures)
+            if outcome is None:
+                # This lane could not reach the relay: another lane may, or the batch ends.
+                self.queue.put_nowait(delivery)
+                self.retired += 1
+                if self.retired >= self.lanes:
+                    self.room.set()
+                break
+            used = True
+            recorded = await asyncio.wrap_future(recorder.submit(outcome))
+            await self._after(delivery, outcome, recorded)
+        if used:
+            self.report.connections += 1
+        self.report.round_trips += getattr(connection, "round_trips", 0)
+
+    async def _transmit(
+        self, connection: Connection, delivery: ClaimedDelivery, build: BuildMessage, failures: int
+    ) -> tuple[Outcome | None, int]:
+        delivery_id = delivery.delivery_id
+        try:
+            built = build(delivery.recipient)
+        except Exception as exc:
+            log.exception("cannot build delivery %s", delivery_id, extra=self._ids(delivery_id))
+            failed = Outcome(
+                delivery_id, DeliveryState.FAILED, self.clock.now(), error=f"cannot build: {exc}"
+            )
+            return failed, failures
+        envelope = Envelope(
+            sender=built.envelope_sender, recipient=delivery.recipient.email, data=built.data
+        )
+        while True:
+            try:
+                reply = await connection.send(envelope)
+            except RelayUnavailableError as exc:
+                failures += 1
+                if failures >= OUTAGE_AFTER:
+                    if self.retired + 1 >= self.lanes:
+                        self.outage = exc
+                    return None, failures
+                await self.clock.pause(RECONNECT_PAUSE * failures)
+                if self._interruption() is not None:
+                    return None, failures
+                continue
+            except TransportError as exc:
+                return self._failure(delivery, exc), 0
+            except Exception as exc:
+                # Whatever went wrong, this message ends with a reason and the batch goes on,
+                # on a fresh connection.
+                log.exception("unexpected error sending delivery %s", delivery_id)
+                await connection.close()
+                failed = Outcome(
+                    delivery_id,
+                    DeliveryState.FAILED,
+                    self.clock.now(),
+                    error=f"unexpected error: {type(exc).__name__}: {exc}",
+                )
+                return failed, 0
+            code = int(reply[:3]) if reply[:3].isdigit() else None
+            sent = Outcome(
+                delivery_id, DeliveryState.SENT, self.clock.now(), smtp_code=code, smtp_reply=reply
+            )
+            return sent, 0
+
+    def _failure(self, delivery: ClaimedDelivery, error: TransportError) -> Outcome:
+        now = self.clock.now()
+        verdict = judge_failure(
+            error,
+            attempt=delivery.attempt,
+            first_claimed_at=delivery.first_claimed_at,
+            now=now,
+            policy=self.parts.retry,
+        )
+        level = logging.INFO if verdict.state is DeliveryState.DEFERRED else logging.WARNING
+        log.log(
+            level,
+            "delivery %s %s: %s",
+            delivery.delivery_id,
+            verdict.state.value,
+            verdict.reason,
+            extra={**self._ids(delivery.delivery_id), "smtp_code": error.code},
+        )
+        return Outcome(
+            delivery.delivery_id,
+            verdict.state,
+            now,
+            smtp_code=error.code,
+            error=verdict.reason,
+            next_attempt_at=verdict.next_attempt_at,
+            hard_bounce=verdict.hard_bounce,
+        )
+
+    async def _after(self, delivery: ClaimedDelivery, outcome: Outcome, recorded: bool) -> None:
+        if not recorded:
+            log.warning(
+                "delivery %s was taken over before its outcome (%s) was recorded",
+                delivery.delivery_id,
+                outcome.state.value,
+                extra=self._ids(delivery.delivery_id),
+            )
+            return
+        self.report.count(outcome)
+        if outcome.hard_bounce:
+            await asyncio.to_thread(self._suppress, delivery, outcome)
+        if outcome.state is DeliveryState.SENT and self.relay_was_down:
+            self.relay_was_down = False
+            await asyncio.to_thread(
+                with_database,
+                self.parts.sessions,
+                lambda s: record_recovery(s, now=outcome.at),
+                write=True,
+                patience=self.parts.db_patience,
+            )
+            log.info("the mail relay accepts messages again", extra=self._ids())
+
+    def _suppress(self, delivery: ClaimedDelivery, outcome: Outcome) -> None:
+        with_database(
+            self.parts.sessions,
+            lambda s: suppress(
+                s,
+                email=delivery.recipient.email,
+                reason=SuppressionReason.HARD_BOUNCED,
+                source=f"relay reply to delivery {delivery.delivery_id}",
+                now=outcome.at,
+                note=(outcome.error or "")[:500],
+            ),
+            write=True,
+            patience=self.parts.db_patience,
+        )
+
+    def _rest_relay(self, error: TransportError) -> None:
+        def rest(session: Session) -> None:
+            now = read_database_time(session, self.parts.database_clock)
+            retry_at = record_outage(
+                session, now=now, error=str(error), first_wait=self.parts.relay_first_wait
+            )
+            for batch in self.held:
+                self.report.handed_back += hand_back(
+                    session,
+                    batch=batch,
+                    owner=self.parts.owner,
+                    now=now,
+                    retry_at=retry_at,
+                    detail=f"relay unavailable, not counted as an attempt: {error}",
+                )
+            log.error(
+                "mail relay unavailable (%s); batch handed back until %s",
+                error,
+                retry_at.isoformat(timespec="seconds"),
+                extra=self._ids(),
+            )
+
+        with_database(self.parts.sessions, rest, write=True, patience=self.parts.db_patience)
