@@ -206,7 +206,9 @@ class Runtime:
         return builder
 
     def make_builder(self, snapshot: SendSnapshot) -> BuildMessage:
-        return self.builder_for(snapshot).build_message
+        builder = self.builder_for(snapshot)
+        builder.prepare_every_variant()  # cached: only the process's first batch pays
+        return builder.build_message
 
     @property
     def scheduler_policy(self) -> SchedulerPolicy:

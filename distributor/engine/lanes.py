@@ -51,7 +51,9 @@ RECONNECT_PAUSE = 0.5
 class Connection(Protocol):
     async def open(self) -> None: ...
 
-    async def send(self, envelope: Envelope) -> str: ...
+    async def send(self, envelope: Envelope, *, then: Envelope | None = None) -> str:
+        """Send `envelope`; `then`, if given, is announced to go next (one round trip)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -68,7 +70,7 @@ class BlockingConnection:
     async def open(self) -> None:
         self._transport.connect()
 
-    async def send(self, envelope: Envelope) -> str:
+    async def send(self, envelope: Envelope, *, then: Envelope | None = None) -> str:
         return self._transport.send(envelope)
 
     async def close(self) -> None:
@@ -237,46 +239,90 @@ class LaneSender:
     ) -> None:
         used = False
         failures = 0
+        ending = False
+        # The next delivery, already announced on the connection when the relay pipelines.
+        ahead: tuple[ClaimedDelivery, Envelope] | None = None
         while True:
-            delivery = await self.queue.get()
-            self.room.set()
-            if delivery is None:
-                break
+            if ahead is not None:
+                (delivery, envelope), ahead = ahead, None
+            else:
+                if ending:
+                    break
+                taken = await self.queue.get()
+                self.room.set()
+                if taken is None:
+                    break
+                delivery = taken
+                built = self._build(delivery, build)
+                if isinstance(built, Outcome):
+                    await self._record(delivery, built, recorder)
+                    continue
+                envelope = built
             if self._interruption() is not None:
+                await connection.close()  # ends an announced message without sending it
                 continue  # left `sending`, handed back when the batch ends
-            outcome, failures = await self._transmit(connection, delivery, build, failures)
+            # Take the next one now, without waiting, to announce it with this one's end.
+            if not self.queue.empty():
+                following = self.queue.get_nowait()
+                self.room.set()
+                if following is None:
+                    ending = True
+                else:
+                    next_built = self._build(following, build)
+                    if isinstance(next_built, Outcome):
+                        await self._record(following, next_built, recorder)
+                    else:
+                        ahead = (following, next_built)
+            outcome, failures = await self._transmit(
+                connection, delivery, envelope, failures, then=ahead[1] if ahead else None
+            )
             if outcome is None:
                 # This lane could not reach the relay: another lane may, or the batch ends.
                 self.queue.put_nowait(delivery)
+                if ahead is not None:
+                    self.queue.put_nowait(ahead[0])
                 self.retired += 1
                 if self.retired >= self.lanes:
                     self.room.set()
                 break
             used = True
-            recorded = await asyncio.wrap_future(recorder.submit(outcome))
-            await self._after(delivery, outcome, recorded)
+            await self._record(delivery, outcome, recorder)
         if used:
             self.report.connections += 1
         self.report.round_trips += getattr(connection, "round_trips", 0)
 
-    async def _transmit(
-        self, connection: Connection, delivery: ClaimedDelivery, build: BuildMessage, failures: int
-    ) -> tuple[Outcome | None, int]:
-        delivery_id = delivery.delivery_id
+    def _build(self, delivery: ClaimedDelivery, build: BuildMessage) -> Envelope | Outcome:
         try:
             built = build(delivery.recipient)
         except Exception as exc:
+            delivery_id = delivery.delivery_id
             log.exception("cannot build delivery %s", delivery_id, extra=self._ids(delivery_id))
-            failed = Outcome(
+            return Outcome(
                 delivery_id, DeliveryState.FAILED, self.clock.now(), error=f"cannot build: {exc}"
             )
-            return failed, failures
-        envelope = Envelope(
+        return Envelope(
             sender=built.envelope_sender, recipient=delivery.recipient.email, data=built.data
         )
+
+    async def _record(
+        self, delivery: ClaimedDelivery, outcome: Outcome, recorder: GroupRecorder
+    ) -> None:
+        recorded = await asyncio.wrap_future(recorder.submit(outcome))
+        await self._after(delivery, outcome, recorded)
+
+    async def _transmit(
+        self,
+        connection: Connection,
+        delivery: ClaimedDelivery,
+        envelope: Envelope,
+        failures: int,
+        *,
+        then: Envelope | None,
+    ) -> tuple[Outcome | None, int]:
+        delivery_id = delivery.delivery_id
         while True:
             try:
-                reply = await connection.send(envelope)
+                reply = await connection.send(envelope, then=then)
             except RelayUnavailableError as exc:
                 failures += 1
                 if failures >= OUTAGE_AFTER:

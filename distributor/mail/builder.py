@@ -9,6 +9,7 @@ encoded, and one `b"".join`.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from dataclasses import dataclass
@@ -151,6 +152,17 @@ class MessageBuilder:
                 gaps=mime.body.distinct_gaps,
             )
         return encoded
+
+    def prepare_every_variant(self) -> None:
+        """Render and encode every variant now (before the embargo, for a send), so that no
+        recipient waits for it after the lift."""
+        embargo_choices = [(False, False)]
+        if self._rendered.notice is not None:
+            embargo_choices += [(True, False), (True, True)]
+        for (embargoed, local), named, with_outlet in itertools.product(
+            embargo_choices, (True, False), (True, False)
+        ):
+            self._encoded(Variant(embargoed, local, named, with_outlet))
 
     # Per recipient -----------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ class AsyncSMTPConnection:
         self._writer: asyncio.StreamWriter | None = None
         self.extensions: set[str] = set()
         self.transactions = 0  # messages this connection has carried
+        # A message whose MAIL, RCPT and DATA are written but whose replies are not yet read.
+        self._announced: Envelope | None = None
         self.round_trips = 0
 
     @property
@@ -147,12 +149,22 @@ class AsyncSMTPConnection:
             if len(line) == 3 or line[3] != "-":
                 return int(line[:3]), "\n".join(lines)
 
-    async def send(self, envelope: Envelope) -> str:
-        """One mail transaction; the relay's acceptance reply, or a TransportError."""
-        if not self.is_open:
+    async def send(self, envelope: Envelope, *, then: Envelope | None = None) -> str:
+        """One mail transaction; the relay's acceptance reply, or a TransportError.
+
+        With `then`, the next message's MAIL, RCPT and DATA ride with this message's end
+        (PIPELINING across messages, RFC 2920), so a message costs one round trip; the
+        caller must send `then` next on this connection, or close it. Its final dot goes
+        only when `send(then)` is called, after the caller has recorded this outcome.
+        """
+        if self._announced is not None and self._announced is not envelope:
+            # Another message's DATA is open on this connection; only closing ends it
+            # without delivering an empty message.
+            self.abort()
+        if fresh := not self.is_open:  # opened for this message, not kept from the last
             await self.open()
         try:
-            return await self._transaction(envelope, fresh=self.transactions == 0)
+            return await self._transaction(envelope, fresh=fresh, then=then)
         except _HungUpEarly as early:
             # The relay closed a kept connection before this message began: a new one may
             # safely carry it.
@@ -164,50 +176,76 @@ class AsyncSMTPConnection:
                 ) from early
         await self.open()
         try:
-            return await self._transaction(envelope, fresh=True)
+            return await self._transaction(envelope, fresh=True, then=then)
         except _HungUpEarly as early:
             self.abort()
             raise RelayUnavailableError(
                 f"the mail relay {self._where()} closed the connection: {early}", code=early.code
             ) from early
 
-    async def _transaction(self, envelope: Envelope, *, fresh: bool) -> str:
-        assert self._writer is not None
+    def _envelope_commands(self, envelope: Envelope) -> tuple[bytes, bytes]:
         smtputf8 = "SMTPUTF8" in self.extensions
         try:
             sender = envelope_address(envelope.sender, smtputf8=smtputf8)
             recipient = envelope_address(envelope.recipient, smtputf8=smtputf8)
         except (NeedsSMTPUTF8, idna.IDNAError) as exc:
             raise TransportError(f"cannot address the message: {exc}") from exc
-        mail = b"MAIL FROM:" + sender + (b" SMTPUTF8" if smtputf8 and not sender.isascii() else b"")
-        rcpt = b"RCPT TO:" + recipient + b"\r\n"
+        utf8 = smtputf8 and not (sender + recipient).isascii()  # RFC 6531: any address
+        mail = b"MAIL FROM:" + sender + (b" SMTPUTF8" if utf8 else b"")
+        return mail + b"\r\n", b"RCPT TO:" + recipient + b"\r\n"
+
+    async def _transaction(self, envelope: Envelope, *, fresh: bool, then: Envelope | None) -> str:
+        assert self._writer is not None
+        announced = self._announced is envelope
+        self._announced = None
+        mail, rcpt = self._envelope_commands(envelope)
         pipelining = "PIPELINING" in self.extensions
         chunking = "CHUNKING" in self.extensions and pipelining
+        if chunking and not announced and self._reader is not None:
+            # The message goes in the same write as its envelope, so a connection that the
+            # relay already closed while idle must be noticed first, not after the write.
+            await asyncio.sleep(0)
+            if self._reader.at_eof():
+                raise _HungUpEarly("the relay closed the idle connection", fresh=fresh)
+        replies: list[tuple[int, str]] = []
         try:
             if chunking:
                 body = crlf_message(envelope.data)
-                head = [mail + b"\r\n", rcpt, b"BDAT %d LAST\r\n" % len(body)]
-                self._writer.write(b"".join(head) + body)
-                replies = await self._replies(3)
+                self._writer.write(mail + rcpt + b"BDAT %d LAST\r\n" % len(body) + body)
+                await self._collect(replies, 3)
             elif pipelining:
-                self._writer.write(mail + b"\r\n" + rcpt + b"DATA\r\n")
-                replies = await self._replies(3)
+                if announced:  # written with the previous message's end; replies under way
+                    await self._collect(replies, 3, counted=False)
+                else:
+                    self._writer.write(mail + rcpt + b"DATA\r\n")
+                    await self._collect(replies, 3)
             else:
-                replies = []
-                for command in (mail + b"\r\n", rcpt, b"DATA\r\n"):
+                for command in (mail, rcpt, b"DATA\r\n"):
                     self._writer.write(command)
-                    replies.append(await self._reply())
-                    self.round_trips += 1
+                    await self._collect(replies, 1)
                     if replies[-1][0] >= 400:
                         break
         except _Lost as exc:
+            first = replies[0] if replies else None
+            if chunking and (first is None or first[0] != 421):
+                # The whole message went out: the relay may have kept it. Like a message
+                # lost after DATA, it is tried again later rather than at once.
+                self.abort()
+                raise TransportError(
+                    f"connection to {self._where()} lost during the transaction: {exc}",
+                    temporary=True,
+                ) from exc
+            if first is not None:
+                raise _HungUpEarly(f"{first[0]} {first[1]}", fresh=fresh, code=first[0]) from exc
             raise _HungUpEarly(str(exc), fresh=fresh) from exc
         mail_code, mail_text = replies[0]
         if mail_code == 421:
             raise _HungUpEarly(f"{mail_code} {mail_text}", fresh=fresh, code=mail_code)
         self.transactions += 1
         try:
-            return await self._finish(replies, envelope, chunking=chunking)
+            return await self._finish(
+                replies, envelope, chunking=chunking, then=then if pipelining else None
+            )
         except _Lost as exc:
             self.abort()
             raise TransportError(
@@ -216,7 +254,12 @@ class AsyncSMTPConnection:
             ) from exc
 
     async def _finish(
-        self, replies: list[tuple[int, str]], envelope: Envelope, *, chunking: bool
+        self,
+        replies: list[tuple[int, str]],
+        envelope: Envelope,
+        *,
+        chunking: bool,
+        then: Envelope | None,
     ) -> str:
         assert self._writer is not None
         (mail_code, mail_text), rest = replies[0], replies[1:]
@@ -240,18 +283,34 @@ class AsyncSMTPConnection:
         if last_code != 354:
             await self._reset()
             raise _refused("message", last_code, last_text)
-        self._writer.write(data_payload(envelope.data))
+        payload = data_payload(envelope.data)
+        announce = b""
+        if then is not None and "CHUNKING" not in self.extensions:
+            try:
+                mail, rcpt = self._envelope_commands(then)
+                announce = mail + rcpt + b"DATA\r\n"
+            except TransportError:
+                announce = b""  # sent on its own, where the error is reported
+        self._writer.write(payload + announce)
+        if announce:
+            self._announced = then
         code, text = await self._reply()
         self.round_trips += 1
         if code != 250:
-            await self._reset()
+            # The transaction is over either way; with the next one under way, no RSET.
+            if not announce:
+                await self._reset()
             raise _refused("message", code, text)
         return f"{code} {text}"
 
-    async def _replies(self, count: int) -> list[tuple[int, str]]:
-        replies = [await self._reply() for _ in range(count)]
-        self.round_trips += 1
-        return replies
+    async def _collect(
+        self, replies: list[tuple[int, str]], count: int, *, counted: bool = True
+    ) -> None:
+        """Read `count` replies into `replies`, keeping those read before a loss."""
+        for _ in range(count):
+            replies.append(await self._reply())
+        if counted:
+            self.round_trips += 1
 
     async def _reset(self) -> None:
         assert self._writer is not None
@@ -262,12 +321,13 @@ class AsyncSMTPConnection:
             self.abort()
 
     def abort(self) -> None:
+        self._announced = None
         if self._writer is not None:
             self._writer.transport.abort()
         self._reader = self._writer = None
 
     async def close(self) -> None:
-        if not self.is_open:
+        if not self.is_open or self._announced is not None:
             self.abort()
             return
         assert self._writer is not None

@@ -104,7 +104,9 @@ class SMTPTransport:
             recipient = envelope_address(envelope.recipient, smtputf8=smtputf8)
         except (NeedsSMTPUTF8, idna.IDNAError) as exc:
             raise TransportError(f"cannot address the message: {exc}") from exc
-        mail = b"MAIL FROM:" + sender + (b" SMTPUTF8" if smtputf8 and not sender.isascii() else b"")
+        # RFC 6531: declared whenever any envelope address needs it, not only the sender.
+        utf8 = smtputf8 and not (sender + recipient).isascii()
+        mail = b"MAIL FROM:" + sender + (b" SMTPUTF8" if utf8 else b"")
         commands = [mail + b"\r\n", b"RCPT TO:" + recipient + b"\r\n", b"DATA\r\n"]
         try:
             replies = self._envelope_replies(connection, commands)
