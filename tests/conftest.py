@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
 from distributor.lists import add_to_list, create_list
@@ -15,6 +16,7 @@ from distributor.processes import ManagedProcess, start_scheduler, start_worker
 from distributor.releases import ReleaseDraft, create_release
 from distributor.runtime import Runtime
 from distributor.settings import Settings
+from tests.support.faulty_smtp import FaultySMTPServer
 from tests.support.services import fresh_postgres_database
 from tests.support.smtp import RecordingSMTPServer
 
@@ -116,3 +118,37 @@ def processes(tmp_path: Path) -> Iterator[Callable[..., ManagedProcess]]:
 
 def seconds_from_now(seconds: float) -> datetime:
     return now() + timedelta(seconds=seconds)
+
+
+# --- for the tests that break things on purpose (test_chaos, test_relay_connections) ---
+
+
+@pytest.fixture
+def relay() -> Iterator[FaultySMTPServer]:
+    server = FaultySMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def make_runtime() -> Iterator[Callable[[Settings], Runtime]]:
+    made: list[Runtime] = []
+
+    def make(settings: Settings) -> Runtime:
+        rt = Runtime(settings)
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        if rt.settings.broker_url.startswith("redis://127.0.0.1:6379"):
+            redis.Redis.from_url(rt.settings.broker_url).delete(rt.settings.queue_name)
+        rt.close()

@@ -14,16 +14,14 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 from sqlalchemy import select
 
-from distributor.migrate import upgrade
 from distributor.models import Delivery, DeliveryEvent, SendBatch
 from distributor.processes import ManagedProcess, settings_env, start_command
 from distributor.runtime import Runtime
@@ -34,7 +32,7 @@ from distributor.suppression import is_suppressed
 from tests.conftest import now
 from tests.support.faulty_smtp import FaultySMTPServer
 from tests.support.private_redis import PrivateRedis
-from tests.support.services import POSTGRES_ADMIN_URL, fresh_postgres_database, fresh_redis_queue
+from tests.support.services import POSTGRES_ADMIN_URL, fresh_redis_queue
 from tests.support.silent_smtp import SilentServer
 from tests.test_end_to_end import audience, schedule, wait_for_send_state
 
@@ -59,21 +57,6 @@ CHAOS_TIMINGS = {
 }
 
 
-@pytest.fixture
-def relay() -> Iterator[FaultySMTPServer]:
-    server = FaultySMTPServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    with fresh_postgres_database() as url:
-        upgrade(url)
-        yield url
-
-
 def chaos_settings(tmp_path: Path, database: str, relay_url: str, **overrides: object) -> Settings:
     broker_url, queue = fresh_redis_queue()
     values: dict[str, object] = {
@@ -86,22 +69,6 @@ def chaos_settings(tmp_path: Path, database: str, relay_url: str, **overrides: o
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def make_runtime() -> Iterator[Callable[[Settings], Runtime]]:
-    made: list[Runtime] = []
-
-    def make(settings: Settings) -> Runtime:
-        rt = Runtime(settings)
-        made.append(rt)
-        return rt
-
-    yield make
-    for rt in made:
-        if rt.settings.broker_url.startswith("redis://127.0.0.1:6379"):
-            redis.Redis.from_url(rt.settings.broker_url).delete(rt.settings.queue_name)
-        rt.close()
 
 
 def deliveries(rt: Runtime, send_id: int) -> list[Delivery]:
@@ -175,12 +142,12 @@ def pid_of(owner: str) -> int:
 
 def test_sigkill_of_a_sending_worker_child_loses_nothing(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 600)
     processes("worker", settings, concurrency=2)
@@ -219,13 +186,13 @@ def sending_owners(rt: Runtime, send_id: int) -> list[str]:
 
 def test_sigterm_hands_the_rest_back_at_once(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
     # A lease long enough that waiting for it would show: a graceful stop must not wait.
-    settings = chaos_settings(tmp_path, database, relay.url, lease_seconds=60.0)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url, lease_seconds=60.0)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 600)
     first = processes("worker", settings, concurrency=1)
@@ -247,13 +214,13 @@ def test_sigterm_hands_the_rest_back_at_once(
 
 def test_broker_restart_mid_send(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
     with PrivateRedis() as broker:
-        settings = chaos_settings(tmp_path, database, relay.url, broker_url=broker.url)
+        settings = chaos_settings(tmp_path, fresh_database, relay.url, broker_url=broker.url)
         rt = make_runtime(settings)
         release_id, emails = audience(rt, 600)
         processes("worker", settings, concurrency=2)
@@ -269,12 +236,12 @@ def test_broker_restart_mid_send(
 
 def test_database_connections_terminated_mid_send(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 600)
     processes("worker", settings, concurrency=2)
@@ -282,7 +249,7 @@ def test_database_connections_terminated_mid_send(
     send_id, embargo_ts = schedule(rt, release_id, 3)
     relay.wait_for(60, timeout=60)
     # When every connection of the workers and the scheduler is cut by the server
-    database_name = database.rsplit("/", 1)[1]
+    database_name = fresh_database.rsplit("/", 1)[1]
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         killed = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -300,12 +267,12 @@ def test_database_connections_terminated_mid_send(
 
 def test_relay_busy_with_421_at_the_lift(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 120)
     processes("worker", settings, concurrency=2)
@@ -321,12 +288,12 @@ def test_relay_busy_with_421_at_the_lift(
 
 def test_a_recipient_deferred_twice_is_sent_on_the_third_try(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 30)
     relay.defer_recipient(emails[7], times=2)
@@ -355,12 +322,12 @@ def test_a_recipient_deferred_twice_is_sent_on_the_third_try(
 
 def test_relay_down_at_the_lift_and_up_seconds_later(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 120)
     processes("worker", settings, concurrency=2)
@@ -377,12 +344,12 @@ def test_relay_down_at_the_lift_and_up_seconds_later(
 
 def test_unknown_mailboxes_bounce_and_are_suppressed(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 40)
     dead = emails[3::10]
@@ -404,7 +371,7 @@ def test_unknown_mailboxes_bounce_and_are_suppressed(
 
 def test_a_relay_that_never_answers_ends_in_expired_failures(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
@@ -413,14 +380,14 @@ def test_a_relay_that_never_answers_ends_in_expired_failures(
     try:
         settings = chaos_settings(
             tmp_path,
-            database,
+            fresh_database,
             silent.url,
             smtp_timeout_seconds=1.0,
             task_time_limit_seconds=30.0,
             retry_window_seconds=8.0,
         )
         rt = make_runtime(settings)
-        release_id, emails = audience(rt, 30)
+        release_id, _emails = audience(rt, 30)
         worker = processes("worker", settings, concurrency=1)
         processes("scheduler", settings)
         send_id, _ = schedule(rt, release_id, 2)
@@ -437,13 +404,13 @@ def test_a_relay_that_never_answers_ends_in_expired_failures(
 
 def test_a_worker_whose_clock_runs_ahead_never_sends_early(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
     assert FAKETIME_LIBRARY.exists(), "install Debian's faketime package"
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 60)
     env = settings_env(settings) | {
@@ -470,12 +437,12 @@ def test_a_worker_whose_clock_runs_ahead_never_sends_early(
 
 def test_pause_and_resume_mid_send(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
-    settings = chaos_settings(tmp_path, database, relay.url)
+    settings = chaos_settings(tmp_path, fresh_database, relay.url)
     rt = make_runtime(settings)
     release_id, emails = audience(rt, 600)
     processes("worker", settings, concurrency=2)
@@ -493,11 +460,13 @@ def test_pause_and_resume_mid_send(
 
     wait_until(settles, timeout=30, what="sending to stop")
     assert settled[-1] < len(emails)
-    wait_until(
-        lambda: not lease_holders(rt, send_id), timeout=30, what="workers giving batches up"
-    )
+    wait_until(lambda: not lease_holders(rt, send_id), timeout=30, what="workers giving batches up")
     with rt.sessions.begin() as session:
-        resume_send(session, send_id=send_id, now=now(), arm_lead=timedelta(seconds=settings.arm_lead_seconds))
+        resume_send(
+            session,
+            send_id=send_id,
+            now=now(),
+            arm_lead=timedelta(seconds=settings.arm_lead_seconds),
+        )
     wait_for_send_state(rt, send_id, SendState.COMPLETED, timeout=90)
     assert_promise_kept(rt, relay, send_id, emails, embargo_ts)
-

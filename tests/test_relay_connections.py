@@ -14,15 +14,7 @@ from distributor.runtime import Runtime
 from distributor.settings import Settings
 from distributor.states import DeliveryState, SendState
 from tests.support.faulty_smtp import FaultySMTPServer
-from tests.test_chaos import (  # noqa: F401 - fixtures
-    assert_promise_kept,
-    chaos_settings,
-    database,
-    deliveries,
-    make_runtime,
-    relay,
-    wait_until,
-)
+from tests.test_chaos import assert_promise_kept, chaos_settings, deliveries, wait_until
 from tests.test_end_to_end import audience, schedule, wait_for_send_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -32,7 +24,7 @@ Start = Callable[..., ManagedProcess]
 
 def test_connections_are_open_before_the_lift_and_capped_per_process(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     relay: FaultySMTPServer,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
@@ -40,7 +32,7 @@ def test_connections_are_open_before_the_lift_and_capped_per_process(
     # The default arming lead's worth of time to get ready, as in production
     settings = chaos_settings(
         tmp_path,
-        database,
+        fresh_database,
         relay.url,
         smtp_connections=5,
         arm_lead_seconds=10.0,
@@ -72,7 +64,7 @@ def test_connections_are_open_before_the_lift_and_capped_per_process(
 
 def test_a_relay_that_refuses_extra_connections_costs_nobody_a_delivery(
     tmp_path: Path,
-    database: str,
+    fresh_database: str,
     processes: Start,
     make_runtime: Callable[[Settings], Runtime],
 ) -> None:
@@ -80,7 +72,7 @@ def test_a_relay_that_refuses_extra_connections_costs_nobody_a_delivery(
     relay = FaultySMTPServer(max_connections=limit)
     relay.start()
     try:
-        settings = chaos_settings(tmp_path, database, relay.url, smtp_connections=4)
+        settings = chaos_settings(tmp_path, fresh_database, relay.url, smtp_connections=4)
         rt = make_runtime(settings)
         release_id, emails = audience(rt, 200)
         processes("worker", settings, concurrency=2)
