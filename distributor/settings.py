@@ -195,7 +195,8 @@ class Settings(BaseSettings):
         if self.lease_seconds < 3 * self.scheduler_interval_seconds:
             problems.append(
                 f"DISTRIBUTOR_LEASE_SECONDS ({self.lease_seconds:g}) must be at least three "
-                f"scheduler ticks ({self.scheduler_interval_seconds:g} s each)"
+                f"scheduler ticks (DISTRIBUTOR_SCHEDULER_INTERVAL_SECONDS = "
+                f"{self.scheduler_interval_seconds:g})"
             )
         if self.task_time_limit_seconds < 4 * self.smtp_timeout_seconds:
             problems.append(
@@ -211,8 +212,9 @@ class Settings(BaseSettings):
             problems.append(
                 f"DISTRIBUTOR_BROKER_VISIBILITY_TIMEOUT_SECONDS "
                 f"({self.broker_visibility_timeout_seconds:g}) must be at least twice a batch's "
-                f"longest life ({limit:g} s: the task time limit, its grace and the arming "
-                "lead), or the broker hands a running batch to a second worker"
+                f"longest life ({limit:g} s: DISTRIBUTOR_TASK_TIME_LIMIT_SECONDS, its "
+                f"{TIME_LIMIT_GRACE_SECONDS} s grace and DISTRIBUTOR_ARM_LEAD_SECONDS), or the "
+                "broker hands a running batch to a second worker"
             )
         if self.retry_window_seconds < self.retry_initial_seconds:
             problems.append(

@@ -10,19 +10,20 @@ from sqlalchemy import select
 
 from distributor.actors import Actor, Role
 from distributor.audience import choose_audience, count_audience, stream_audience
-from distributor.claims import SUPPRESSED_DETAIL, claim_deliveries
-from distributor.dispatch import RecordingDispatcher
+from distributor.engine.claims import SUPPRESSED_DETAIL
+from distributor.engine.dispatch import RecordingDispatcher
+from distributor.engine.tick import SchedulerPolicy, tick
 from distributor.errors import InvalidStateError, NotFoundError
 from distributor.lists import add_to_list, create_list, delete_list
 from distributor.models import Contact, Delivery, DeliveryEvent, SendSegment
 from distributor.releases import create_release
 from distributor.runtime import Runtime
-from distributor.scheduler import SchedulerPolicy, tick
 from distributor.scheduling import schedule_send
 from distributor.segments.store import delete_segment, save_segment
 from distributor.states import DeliveryState
 from distributor.suppression import SuppressionReason, suppress
 from tests.conftest import SAMPLE_DRAFT
+from tests.support.engine import claim_for_test
 from tests.support.media import NOW, contact, store
 
 EMBARGO = NOW + timedelta(hours=1)
@@ -168,10 +169,8 @@ def test_an_audience_with_nobody_left_to_mail_is_refused(desk: Runtime) -> None:
 
 def claim(rt: Runtime, send_id: int, *, batch_no: int, limit: int) -> list[str]:
     with rt.sessions.begin() as session:
-        claimed = claim_deliveries(
-            session, send_id=send_id, batch_no=batch_no, now=EMBARGO, limit=limit
-        )
-        return [r.email for r in claimed]
+        claimed = claim_for_test(session, send_id, batch_no, EMBARGO, limit)
+        return [c.recipient.email for c in claimed]
 
 
 def test_an_address_suppressed_after_scheduling_is_not_sent_at_claim_time(desk: Runtime) -> None:

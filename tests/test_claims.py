@@ -7,21 +7,23 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
-from distributor.claims import Outcome, claim_deliveries, record_outcomes
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
 from distributor.database import make_engine, make_session_factory
-from distributor.dispatch import RecordingDispatcher
+from distributor.engine.claims import ClaimedDelivery
+from distributor.engine.dispatch import RecordingDispatcher
+from distributor.engine.outcomes import Outcome, OutcomeRecorder
+from distributor.engine.tick import SchedulerPolicy, tick
 from distributor.lists import add_to_list, create_list
-from distributor.message import Recipient
 from distributor.models import Delivery, DeliveryEvent, Send
 from distributor.releases import create_release
 from distributor.runtime import Runtime
-from distributor.scheduler import SchedulerPolicy, tick
 from distributor.scheduling import cancel_send, schedule_send
 from distributor.states import DeliveryState
 from tests.conftest import SAMPLE_DRAFT
+from tests.support.engine import TEST_OWNER, claim_for_test
 
 NOW = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 EMBARGO = NOW + timedelta(minutes=30)
@@ -69,9 +71,9 @@ def arm(rt: Runtime) -> None:
     assert report.armed
 
 
-def claim(rt: Runtime, send_id: int, *, now: datetime, limit: int = 100) -> list[Recipient]:
+def claim(rt: Runtime, send_id: int, *, now: datetime, limit: int = 100) -> list[ClaimedDelivery]:
     with rt.sessions.begin() as session:
-        return claim_deliveries(session, send_id=send_id, batch_no=0, now=now, limit=limit)
+        return claim_for_test(session, send_id, 0, now, limit)
 
 
 def delivery_ids(rt: Runtime, send_id: int) -> set[int]:
@@ -95,24 +97,32 @@ def test_a_claim_takes_pending_deliveries_of_its_batch_up_to_the_limit(runtime: 
     with runtime.sessions() as session:
         batch_of = dict(session.execute(select(Delivery.id, Delivery.batch_no)).all())
     assert sorted(claimed) == sorted(i for i, b in batch_of.items() if b == 0)
-    assert {r.email for c in chunks for r in c} == {
+    assert {r.recipient.email for c in chunks for r in c} == {
         f"hack{i}@gazette.example.com" for i in range(12)
     }
-    assert {r.name for c in chunks for r in c} == {f"Hack {i}" for i in range(12)}
+    assert {r.recipient.name for c in chunks for r in c} == {f"Hack {i}" for i in range(12)}
+    assert {(r.attempt, r.first_claimed_at) for c in chunks for r in c} == {(1, EMBARGO)}
     assert states(runtime) == {DeliveryState.SENDING: 12, DeliveryState.PENDING: 4}
     with runtime.sessions() as session:
         taken = session.scalars(select(Delivery).where(Delivery.batch_no == 0)).all()
-        assert {(d.attempts, d.claimed_at) for d in taken} == {(1, EMBARGO)}
-        sending = session.scalars(
-            select(DeliveryEvent.delivery_id).where(DeliveryEvent.state == DeliveryState.SENDING)
+        assert {(d.attempts, d.claimed_at, d.lease_owner) for d in taken} == {
+            (1, EMBARGO, TEST_OWNER)
+        }
+        sending = session.execute(
+            select(DeliveryEvent.delivery_id, DeliveryEvent.detail).where(
+                DeliveryEvent.state == DeliveryState.SENDING
+            )
         ).all()
-    assert sorted(sending) == sorted(claimed)
+    # Each claim is in the history, naming the worker that made it.
+    assert sorted(sending) == sorted((i, TEST_OWNER) for i in claimed)
 
     # What was sent is never claimed again, not even much later.
-    with runtime.sessions.begin() as session:
-        record_outcomes(
-            session, [Outcome(i, DeliveryState.SENT, EMBARGO, smtp_reply="250 ok") for i in claimed]
-        )
+    recorder = OutcomeRecorder(runtime.engine, owner=TEST_OWNER)
+    try:
+        for i in claimed:
+            assert recorder.record(Outcome(i, DeliveryState.SENT, EMBARGO, smtp_reply="250 ok"))
+    finally:
+        recorder.close()
     assert claim(runtime, send_id, now=EMBARGO + timedelta(minutes=10)) == []
     assert states(runtime) == {DeliveryState.SENT: 12, DeliveryState.PENDING: 4}
 
@@ -147,8 +157,10 @@ def test_nothing_is_claimed_for_a_cancelled_send(runtime: Runtime) -> None:
     assert states(runtime) == {DeliveryState.CANCELLED: 6}
 
 
-def claim_from_two_threads(database_url: str, send_id: int, *, limit: int) -> list[list[int]]:
-    """Two workers, each with its own engine, claiming the same batch until it is empty."""
+def claim_from_two_threads(
+    database_url: str, send_id: int, *, limit: int, owners: tuple[str, str]
+) -> list[list[int]]:
+    """Two claimers, each with its own engine, claiming the same batch until it is empty."""
     barrier = threading.Barrier(2, timeout=30)
     engines = [make_engine(database_url) for _ in range(2)]
 
@@ -160,9 +172,7 @@ def claim_from_two_threads(database_url: str, send_id: int, *, limit: int) -> li
         got: list[int] = []
         while True:
             with sessions.begin() as session:
-                chunk = claim_deliveries(
-                    session, send_id=send_id, batch_no=0, now=EMBARGO, limit=limit
-                )
+                chunk = claim_for_test(session, send_id, 0, EMBARGO, limit, owner=owners[index])
             if not chunk:
                 return got
             got.extend(r.delivery_id for r in chunk)
@@ -175,8 +185,17 @@ def claim_from_two_threads(database_url: str, send_id: int, *, limit: int) -> li
             engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "owners",
+    [
+        # Two threads under one lease: the claim statement alone keeps them apart.
+        pytest.param((TEST_OWNER, TEST_OWNER), id="one-lease"),
+        # Two workers: the first to take the batch's lease claims it all.
+        pytest.param(("worker:a:1:aaaaaa", "worker:b:2:bbbbbb"), id="two-workers"),
+    ],
+)
 def test_two_workers_claiming_at_once_never_share_a_delivery(
-    runtime: Runtime, database_url: str
+    runtime: Runtime, database_url: str, owners: tuple[str, str]
 ) -> None:
     first_send = scheduled_send(runtime, 60)
     with runtime.sessions.begin() as session:
@@ -185,11 +204,13 @@ def test_two_workers_claiming_at_once_never_share_a_delivery(
     arm(runtime)
 
     for send_id, limit in zip(sends, (1, 7, 500), strict=True):
-        first, second = claim_from_two_threads(database_url, send_id, limit=limit)
+        first, second = claim_from_two_threads(database_url, send_id, limit=limit, owners=owners)
 
         assert set(first).isdisjoint(second), f"limit {limit}"
         assert len(first) == len(set(first)) and len(second) == len(set(second))
         assert set(first) | set(second) == delivery_ids(runtime, send_id), f"limit {limit}"
+        if owners[0] != owners[1]:
+            assert sorted(map(len, (first, second))) == [0, 60], f"limit {limit}"
 
     assert states(runtime) == {DeliveryState.SENDING: 180}
     with runtime.sessions() as session:

@@ -135,7 +135,9 @@ def test_import_list_create_schedule_status_cancel(tmp_path: Path) -> None:
 
     status = ok(data, "status")
     assert f"send {send_id} (release {release_id}, scheduled)" in status
-    assert f"embargo {EMBARGO_UTC}:00 UTC: pending 3" in status
+    # The embargo in the zone it was scheduled in, and in UTC.
+    utc_time = EMBARGO_UTC.split()[1]
+    assert f"embargo {EMBARGO}:00 Europe/London ({utc_time}:00 UTC): pending 3" in status
 
     cancelled = ok(data, "release", "cancel", release_id)
     assert f"cancelled send {send_id}: 3 delivery(ies) will not be sent" in cancelled

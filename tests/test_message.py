@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from distributor.claims import load_send
+from distributor.engine.claims import load_send
 from distributor.clock import ManualClock
 from distributor.message import MessageBuilder, Recipient, Sender, message_id_for
 from distributor.releases.content import ReleaseContent

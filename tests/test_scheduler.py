@@ -14,18 +14,18 @@ from sqlalchemy import select
 from distributor.clock import ManualClock
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
 from distributor.database import make_engine, make_session_factory
-from distributor.dispatch import BatchRef, RecordingDispatcher
+from distributor.engine.dispatch import BatchRef, RecordingDispatcher
+from distributor.engine.tick import SchedulerPolicy, TickReport, tick
 from distributor.errors import TransportError
 from distributor.lists import add_to_list, create_list
-from distributor.models import Delivery, Send
+from distributor.models import Delivery, Send, SendBatch
 from distributor.releases import create_release
 from distributor.runtime import Runtime
-from distributor.scheduler import SchedulerPolicy, TickReport, tick
 from distributor.scheduling import cancel_send, schedule_send
-from distributor.sending import deliver_batch
 from distributor.states import DeliveryState, SendState
 from distributor.transport import InMemoryTransport
 from tests.conftest import SAMPLE_DRAFT
+from tests.support.engine import held_by_another_worker, run_batch, send_by_hand
 
 NOW = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 EMBARGO = NOW + timedelta(minutes=30)
@@ -87,13 +87,21 @@ def deliver(
     at: datetime = EMBARGO,
     transport: InMemoryTransport | None = None,
 ) -> None:
-    deliver_batch(
+    run_batch(
+        rt,
         replace(rt.batch_job(batch.send_id, batch.batch_no), max_wait=timedelta(0)),
-        sessions=rt.sessions,
-        transport=transport or InMemoryTransport(),
-        make_builder=rt.make_builder,
-        clock=ManualClock(at),
+        ManualClock(at),
+        transport or InMemoryTransport(),
     )
+
+
+def queued_at(rt: Runtime, send_id: int) -> dict[int, datetime | None]:
+    with rt.sessions() as session:
+        return dict(
+            session.execute(
+                select(SendBatch.batch_no, SendBatch.queued_at).where(SendBatch.send_id == send_id)
+            ).all()
+        )
 
 
 def test_a_send_is_armed_within_the_lead_and_each_batch_dispatched_once_for_the_embargo(
@@ -108,8 +116,7 @@ def test_a_send_is_armed_within_the_lead_and_each_batch_dispatched_once_for_the_
     assert dispatcher.dispatched == []
     send = send_state(runtime, send_id)
     assert (send.state, send.armed_at) == (SendState.SCHEDULED, None)
-    with runtime.sessions() as session:
-        assert set(session.scalars(select(Delivery.dispatched_at))) == {None}
+    assert queued_at(runtime, send_id) == {0: None, 1: None, 2: None}
 
     # Within the lead: armed, and every batch queued to go out at the embargo.
     now = EMBARGO - LEAD
@@ -122,6 +129,7 @@ def test_a_send_is_armed_within_the_lead_and_each_batch_dispatched_once_for_the_
     assert all(isinstance(b.batch_no, int) for b, _ in dispatcher.dispatched)
     send = send_state(runtime, send_id)
     assert (send.state, send.armed_at) == (SendState.ARMED, now)
+    assert queued_at(runtime, send_id) == {0: now, 1: now, 2: now}
 
     # Later ticks find nothing new to do.
     assert run_tick(runtime, dispatcher, now) == TickReport([], [], [])
@@ -162,7 +170,7 @@ def test_batches_whose_work_lies_idle_are_dispatched_again(
     assert dispatcher.dispatched[3:] == [(b, READY) for b in batches(send_id, 0, 1, 2)]
 
     # After the embargo batch 1 reached a worker and was sent; 0 and 2 were lost once more.
-    deliver(runtime, BatchRef(send_id, 1))
+    send_by_hand(runtime, send_id, 1, at=EMBARGO)
     late = EMBARGO + REDISPATCH + timedelta(seconds=1)
     report = tick(runtime.sessions, dispatcher, now=late, policy=policy)
 
@@ -212,8 +220,11 @@ def test_a_send_whose_deliveries_are_all_final_becomes_completed(
             else None
         )
     )
-    deliver(runtime, BatchRef(send_id, 0), transport=refusing)
-    deliver(runtime, BatchRef(send_id, 1))
+    # Each batch in its own worker's hands.
+    with held_by_another_worker(runtime, send_id, [1, 2], at=EMBARGO):
+        deliver(runtime, BatchRef(send_id, 0), transport=refusing)
+    with held_by_another_worker(runtime, send_id, [2], at=EMBARGO):
+        deliver(runtime, BatchRef(send_id, 1))
 
     # Batch 2 is still pending: the send is not complete.
     assert run_tick(runtime, dispatcher, EMBARGO + timedelta(seconds=1)).completed == []

@@ -9,21 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from distributor.claims import claim_deliveries
 from distributor.clock import ManualClock
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
-from distributor.dispatch import RecordingDispatcher
+from distributor.engine.dispatch import RecordingDispatcher
+from distributor.engine.tick import SchedulerPolicy, tick
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
 from distributor.lists import add_to_list, create_list
-from distributor.models import Delivery, DeliveryEvent, Send, SendList
+from distributor.models import Delivery, DeliveryEvent, Send, SendBatch, SendList
 from distributor.releases import create_release
 from distributor.runtime import Runtime
-from distributor.scheduler import SchedulerPolicy, tick
 from distributor.scheduling import cancel_release, cancel_send, schedule_send
-from distributor.sending import deliver_batch
 from distributor.states import DeliveryState, SendState
 from distributor.transport import InMemoryTransport
 from tests.conftest import SAMPLE_DRAFT
+from tests.support.engine import claim_for_test, run_batch
 
 NOW = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 EMBARGO = NOW + timedelta(hours=1)
@@ -154,7 +153,14 @@ def test_a_journalist_on_three_lists_gets_one_pending_delivery(runtime: Runtime)
     assert len({d.contact_id for d in rows}) == 10
     assert {d.state for d in rows} == {DeliveryState.PENDING}
     assert {d.attempts for d in rows} == {0}
-    assert all(d.dispatched_at is None and d.finished_at is None for d in rows)
+    assert all(d.claimed_at is None and d.finished_at is None for d in rows)
+    # One batch of 20, not yet handed to any worker.
+    with runtime.sessions() as session:
+        assert session.execute(
+            select(SendBatch.batch_no, SendBatch.queued_at, SendBatch.lease_owner).where(
+                SendBatch.send_id == scheduled.send_id
+            )
+        ).all() == [(0, None, None)]
     send = send_row(runtime, scheduled.send_id)
     assert send.state is SendState.SCHEDULED
     assert send.embargo_at == EMBARGO
@@ -277,7 +283,7 @@ def test_cancelling_mid_send_stops_only_what_is_still_pending(
     send_id = schedule(runtime, release_id, ["Newsdesks"])
     arm(runtime)
     with runtime.sessions.begin() as session:
-        claimed = claim_deliveries(session, send_id=send_id, batch_no=0, now=EMBARGO, limit=3)
+        claimed = claim_for_test(session, send_id, 0, EMBARGO, 3)
     assert len(claimed) == 3
 
     with runtime.sessions.begin() as session:
@@ -300,12 +306,11 @@ def complete(rt: Runtime, send_id: int, *, embargo_at: datetime = EMBARGO) -> No
     dispatcher = arm(rt, embargo_at=embargo_at)
     clock = ManualClock(embargo_at)
     for batch, _ in dispatcher.dispatched:
-        deliver_batch(
+        run_batch(
+            rt,
             replace(rt.batch_job(batch.send_id, batch.batch_no), max_wait=timedelta(0)),
-            sessions=rt.sessions,
-            transport=InMemoryTransport(),
-            make_builder=rt.make_builder,
-            clock=clock,
+            clock,
+            InMemoryTransport(),
         )
     report = tick(rt.sessions, dispatcher, now=embargo_at + timedelta(seconds=1), policy=POLICY)
     assert report.completed == [send_id]

@@ -9,21 +9,29 @@ from email import message_from_bytes, policy
 
 from sqlalchemy import select
 
-from distributor.claims import REPLY_LIMIT
 from distributor.clock import ManualClock
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
-from distributor.dispatch import RecordingDispatcher
+from distributor.engine.batch import BatchJob, BatchReport, deliver_batch
+from distributor.engine.dispatch import RecordingDispatcher
+from distributor.engine.outcomes import REPLY_LIMIT
+from distributor.engine.tick import SchedulerPolicy, tick
 from distributor.errors import TransportError
 from distributor.lists import add_to_list, create_list
-from distributor.models import Contact, Delivery, DeliveryEvent, Send
+from distributor.models import Contact, Delivery, Send
 from distributor.releases import create_release
 from distributor.runtime import Runtime
-from distributor.scheduler import SchedulerPolicy, tick
 from distributor.scheduling import cancel_send, schedule_send
-from distributor.sending import BatchJob, BatchReport, deliver_batch
 from distributor.states import DeliveryState, SendState
+from distributor.suppression import is_suppressed
 from distributor.transport import Envelope, InMemoryTransport
 from tests.conftest import SAMPLE_DRAFT
+from tests.support.engine import (
+    batch_row,
+    delivery_history,
+    held_by_another_worker,
+    manual_parts,
+    run_batch,
+)
 
 NOW = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 EMBARGO = NOW + timedelta(minutes=30)
@@ -90,13 +98,7 @@ def job(
 def run(
     rt: Runtime, batch_job: BatchJob, clock: ManualClock, transport: InMemoryTransport
 ) -> BatchReport:
-    return deliver_batch(
-        batch_job,
-        sessions=rt.sessions,
-        transport=transport,
-        make_builder=rt.make_builder,
-        clock=clock,
-    )
+    return run_batch(rt, batch_job, clock, transport)
 
 
 def rows(rt: Runtime, send_id: int) -> list[Delivery]:
@@ -109,15 +111,7 @@ def rows(rt: Runtime, send_id: int) -> list[Delivery]:
 
 
 def history(rt: Runtime, delivery_id: int) -> list[tuple[DeliveryState, str | None]]:
-    with rt.sessions() as session:
-        return [
-            (state, detail)
-            for state, detail in session.execute(
-                select(DeliveryEvent.state, DeliveryEvent.detail)
-                .where(DeliveryEvent.delivery_id == delivery_id)
-                .order_by(DeliveryEvent.id)
-            )
-        ]
+    return delivery_history(rt, delivery_id)
 
 
 def emails_by_delivery(rt: Runtime, send_id: int) -> dict[int, str]:
@@ -153,6 +147,8 @@ def test_before_the_embargo_nothing_is_transmitted(runtime: Runtime) -> None:
     assert {d.state for d in deliveries} == {DeliveryState.PENDING}
     assert {d.attempts for d in deliveries} == {0}
     assert all(history(runtime, d.id) == [(DeliveryState.PENDING, None)] for d in deliveries)
+    # Each early worker gave the batch back for the next one.
+    assert batch_row(runtime, send_id, 0).lease_owner is None
     # At the embargo itself, it all goes.
     assert run(runtime, job(runtime, send_id), ManualClock(EMBARGO), transport).sent == 12
 
@@ -196,7 +192,7 @@ def test_a_cancelled_send_sends_nothing(runtime: Runtime) -> None:
     transport = InMemoryTransport()
 
     report = run(runtime, job(runtime, cancelled_before), ManualClock(EMBARGO), transport)
-    assert report.skipped_reason == "send is not armed"
+    assert report.skipped_reason == "send is cancelled, not armed"
 
     clock = CancellingClock(later - timedelta(seconds=4), runtime, cancelled_while_waiting)
     report = run(runtime, job(runtime, cancelled_while_waiting, max_wait=LEAD), clock, transport)
@@ -212,7 +208,7 @@ def test_a_cancelled_send_sends_nothing(runtime: Runtime) -> None:
         assert {d.state for d in rows(runtime, send_id)} == {DeliveryState.CANCELLED}
 
 
-def test_a_refused_recipient_fails_alone_and_every_step_of_the_rest_is_kept(
+def test_a_refused_recipient_bounces_alone_and_every_step_of_the_rest_is_kept(
     runtime: Runtime,
 ) -> None:
     send_id, emails = armed_send(runtime, 25)
@@ -228,7 +224,8 @@ def test_a_refused_recipient_fails_alone_and_every_step_of_the_rest_is_kept(
 
     report = run(runtime, job(runtime, send_id, claim_chunk=7), ManualClock(at), transport)
 
-    assert (report.sent, report.failed) == (24, 1)
+    # 5.1.1: the mailbox does not exist, a hard bounce; it is not tried again.
+    assert (report.sent, report.bounced, report.failed, report.deferred) == (24, 1, 0, 0)
     assert report.errors == [REFUSED]
     assert Counter(e.recipient for e in transport.sent) == dict.fromkeys(set(emails) - {refused}, 1)
     # The relay's reply to each message is kept with that message's delivery.
@@ -237,17 +234,18 @@ def test_a_refused_recipient_fails_alone_and_every_step_of_the_rest_is_kept(
     for delivery in rows(runtime, send_id):
         assert (delivery.claimed_at, delivery.finished_at, delivery.attempts) == (at, at, 1)
         if address[delivery.id] == refused:
-            assert delivery.state is DeliveryState.FAILED
-            assert (delivery.error, delivery.smtp_reply) == (REFUSED, None)
-            final = (DeliveryState.FAILED, REFUSED)
+            assert delivery.state is DeliveryState.BOUNCED
+            assert (delivery.error, delivery.smtp_reply, delivery.smtp_code) == (REFUSED, None, 550)
+            final = (DeliveryState.BOUNCED, REFUSED)
         else:
             assert delivery.state is DeliveryState.SENT
             assert delivery.error is None
             assert delivery.smtp_reply == replies[address[delivery.id]]
+            assert delivery.smtp_code == 250
             final = (DeliveryState.SENT, delivery.smtp_reply)
         assert history(runtime, delivery.id) == [
             (DeliveryState.PENDING, None),
-            (DeliveryState.SENDING, None),
+            (DeliveryState.SENDING, runtime.process_identity),
             final,
         ]
     for envelope in transport.sent:
@@ -259,6 +257,9 @@ def test_a_refused_recipient_fails_alone_and_every_step_of_the_rest_is_kept(
     with runtime.sessions() as session:
         send = session.get(Send, send_id)
         assert send is not None and send.state is SendState.ARMED
+        # The address that does not exist is never mailed again.
+        assert is_suppressed(session, refused)
+        assert not is_suppressed(session, emails[6])
 
 
 def test_a_batch_sends_its_own_deliveries_once_however_often_it_arrives(
@@ -268,8 +269,10 @@ def test_a_batch_sends_its_own_deliveries_once_however_often_it_arrives(
     send_id, _ = armed_send(runtime, 25, batch_size=10)
     transport = InMemoryTransport()
 
-    first = run(runtime, job(runtime, send_id, 1), ManualClock(EMBARGO), transport)
-    second = run(runtime, job(runtime, send_id, 1), ManualClock(EMBARGO), transport)
+    # Batches 0 and 2 are in other workers' hands meanwhile.
+    with held_by_another_worker(runtime, send_id, [0, 2], at=EMBARGO):
+        first = run(runtime, job(runtime, send_id, 1), ManualClock(EMBARGO), transport)
+        second = run(runtime, job(runtime, send_id, 1), ManualClock(EMBARGO), transport)
 
     assert (first.sent, second.sent) == (10, 0)
     assert len({e.recipient for e in transport.sent}) == len(transport.sent) == 10
@@ -349,10 +352,8 @@ def test_a_batch_that_arrives_early_is_ready_when_the_embargo_lifts(runtime: Run
     transport = InMemoryTransport()
     report = deliver_batch(
         job(runtime, send_id, max_wait=timedelta(seconds=5)),
-        sessions=runtime.sessions,
+        parts=manual_parts(runtime, clock, make_builder=make_builder),
         transport=transport,
-        make_builder=make_builder,
-        clock=clock,
     )
     assert built_at == [EMBARGO - timedelta(seconds=2)]
     assert transport.connected

@@ -74,7 +74,7 @@ class BlockingConnection:
         return self._transport.send(envelope)
 
     async def close(self) -> None:
-        return None
+        self._transport.close()  # the next message reconnects
 
 
 class LaneSender:
