@@ -171,6 +171,19 @@ def claim_batches_to_dispatch(
     return claimed
 
 
+def unmark_batches(session: Session, batches: list[BatchRef], *, queued_at: datetime) -> None:
+    for batch in batches:
+        session.execute(
+            update(SendBatch)
+            .where(
+                SendBatch.send_id == batch.send_id,
+                SendBatch.batch_no == batch.batch_no,
+                SendBatch.queued_at == queued_at,
+            )
+            .values(queued_at=None)
+        )
+
+
 def complete_finished_sends(session: Session, *, now: datetime) -> list[int]:
     unfinished = exists().where(
         Delivery.send_id == Send.id, Delivery.state.in_(UNFINISHED_DELIVERY_STATES)
@@ -224,8 +237,15 @@ def tick(
         )
     # Queued only after the claim committed: a crash in between leaves the batches marked,
     # and the redispatch rule picks them up again later.
-    for batch, embargo_at in to_dispatch:
-        dispatcher.dispatch(batch, not_before=max(embargo_at - policy.prepare_ahead, now))
+    for done, (batch, embargo_at) in enumerate(to_dispatch):
+        try:
+            dispatcher.dispatch(batch, not_before=max(embargo_at - policy.prepare_ahead, now))
+        except Exception:
+            # The broker is out of reach: unmark what it did not take, so that the next tick
+            # queues it again rather than waiting out the redispatch interval.
+            with sessions.begin() as session:
+                unmark_batches(session, [b for b, _ in to_dispatch[done:]], queued_at=now)
+            raise
     with sessions.begin() as session:
         completed = complete_finished_sends(session, now=now)
     return TickReport(
