@@ -133,7 +133,8 @@ class LaneSender:
         recorder = GroupRecorder(
             OutcomeRecorder(
                 self.parts.engine, owner=self.parts.owner, patience=self.parts.db_patience
-            )
+            ),
+            connections=len(connections),
         )
         try:
             lanes = [

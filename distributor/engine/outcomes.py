@@ -228,8 +228,15 @@ class GroupRecorder:
     connections' outcomes join the same transaction, so a commit serves many messages.
     """
 
-    def __init__(self, recorder: OutcomeRecorder) -> None:
+    def __init__(
+        self, recorder: OutcomeRecorder, *, connections: int = 1, linger: float = 0.002
+    ) -> None:
         self._recorder = recorder
+        # A group is committed once every connection waits on it, or after `linger` seconds:
+        # a commit costs as much for one outcome as for sixteen (make bench, "What leases and
+        # per-message recording cost").
+        self._connections = connections
+        self._linger = linger
         self._pending: list[tuple[Outcome, Future[bool]]] = []
         self._wake = threading.Condition()
         self._closing = False
@@ -252,6 +259,13 @@ class GroupRecorder:
                     self._wake.wait()
                 if not self._pending and self._closing:
                     return
+                if self._connections > 1:
+                    deadline = time.monotonic() + self._linger
+                    while len(self._pending) < self._connections and not self._closing:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._wake.wait(left)
                 group, self._pending = self._pending, []
             try:
                 results = self._recorder.record_many([outcome for outcome, _ in group])
