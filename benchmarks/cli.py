@@ -1,5 +1,6 @@
 """Options, and the order things run in: per size a fresh database, our send, then the
-baseline, the profile and the components where they belong, then the report."""
+baseline, the profile and the components where they belong; then the recovery from a killed
+worker, the same send on the revision before leases, and the report."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from benchmarks.figures import Attempt
 from benchmarks.naive import NaiveResult, run_naive
 from benchmarks.ours import OursResult, default_workers, run_ours
 from benchmarks.profiling import find_py_spy
+from benchmarks.recovery import RecoveryResult, default_lease_seconds, run_recovery
 from benchmarks.report import BenchReport, render, write, write_raw
+from benchmarks.report_recovery import BEFORE_LEASES_REVISION, BEFORE_LEASES_SIZE
+from benchmarks.revision import RevisionResult, run_revision
 from benchmarks.sink import Receiver, start_receiver
 from distributor.errors import DistributorError
 
@@ -32,6 +36,7 @@ DEFAULT_POSTGRES_URL = os.environ.get(
 )
 DEFAULT_REDIS_URL = os.environ.get("DISTRIBUTOR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 QUICK_SIZE = 1000
+RECOVERY_SIZE = 10_000
 # A send during which processes not under test kept more CPUs than this busy is disturbed.
 DISTURBED_CPUS = 0.25
 
@@ -44,6 +49,13 @@ def sizes(text: str) -> list[int]:
     if not values or values[0] < 1:
         raise argparse.ArgumentTypeError("sizes must be positive whole numbers")
     return values
+
+
+def lease(text: str) -> float:
+    value = float(text)
+    if not 3 <= value <= 600:
+        raise argparse.ArgumentTypeError("DISTRIBUTOR_LEASE_SECONDS takes 3 to 600 seconds")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,6 +111,29 @@ def parser() -> argparse.ArgumentParser:
         "--raw-dir", type=Path, default=None, help="logs, profiles, JSON (docs/benchmarks.raw)"
     )
     p.add_argument("--keep-databases", action="store_true", help="do not drop the databases")
+    p.add_argument(
+        "--skip-recovery", action="store_true", help="do not kill a worker during a send"
+    )
+    p.add_argument(
+        "--recovery-size",
+        type=int,
+        default=None,
+        help=f"recipients of the send during which a worker is killed ({RECOVERY_SIZE:,})",
+    )
+    p.add_argument(
+        "--recovery-lease",
+        type=lease,
+        default=None,
+        help=f"lease seconds for that send (the production default, {default_lease_seconds():g})",
+    )
+    p.add_argument(
+        "--compare-revision",
+        default=None,
+        metavar="REV",
+        help=f"also measure this revision's send of {BEFORE_LEASES_SIZE:,} (or the smallest "
+        "size) with its own benchmark, for a like-for-like comparison; 'none' to skip "
+        f"(default: {BEFORE_LEASES_REVISION}, the engine before leases; none with --quick)",
+    )
     return p
 
 
@@ -114,6 +149,13 @@ class Plan:
     attempts: int
     output: Path
     raw_dir: Path
+    recovery_size: int | None
+    recovery_lease: float
+    compare_revision: str | None
+
+    @property
+    def compare_size(self) -> int:
+        return BEFORE_LEASES_SIZE if BEFORE_LEASES_SIZE in self.sizes else self.sizes[0]
 
     def naive_dataset_size(self) -> int | None:
         """The run whose database the baseline uses: the smallest that is big enough."""
@@ -131,6 +173,9 @@ def make_plan(options: argparse.Namespace) -> Plan:
         naive_size = options.naive_size or min(10_000, chosen[0])
     default_count = QUICK_SIZE if quick else 10_000
     bench_dir = REPO_ROOT / "var" / "bench"
+    revision = options.compare_revision or (None if quick else BEFORE_LEASES_REVISION)
+    if revision is not None and revision.lower() == "none":
+        revision = None
     return Plan(
         sizes=chosen,
         naive_size=naive_size,
@@ -144,6 +189,11 @@ def make_plan(options: argparse.Namespace) -> Plan:
         or (bench_dir / "benchmarks.md" if quick else REPO_ROOT / "docs" / "benchmarks.md"),
         raw_dir=options.raw_dir
         or (bench_dir / "raw" if quick else REPO_ROOT / "docs" / "benchmarks.raw"),
+        recovery_size=None
+        if options.skip_recovery
+        else options.recovery_size or (QUICK_SIZE if quick else RECOVERY_SIZE),
+        recovery_lease=options.recovery_lease or default_lease_seconds(),
+        compare_revision=revision,
     )
 
 
@@ -173,6 +223,10 @@ def run(options: argparse.Namespace, *, echo: Echo, command: str = "") -> BenchR
         report = BenchReport(command=command, machine=machine, ours=[], notes=notes)
         for size in plan.sizes:
             _run_size(size, plan, options, receiver, report, py_spy, echo)
+        if plan.recovery_size is not None:
+            report.recovery = _run_recovery(plan, options, receiver, echo)
+        if plan.compare_revision is not None:
+            report.revision = _run_revision(plan, options, receiver, echo)
         report.load_at_end = os.getloadavg()[0]
     finally:
         receiver.stop()
@@ -259,6 +313,71 @@ def _run_size(
             )
 
 
+def _run_recovery(
+    plan: Plan, options: argparse.Namespace, receiver: Receiver, echo: Echo
+) -> RecoveryResult:
+    size = plan.recovery_size or RECOVERY_SIZE
+    with fresh_database(options.postgres_url, keep=options.keep_databases) as url:
+        echo(f"[recovery] loading {size:,} contacts into a fresh database")
+        dataset = prepare(url, size)
+        echo(
+            f"[recovery] {size:,} recipients, lease {plan.recovery_lease:g} s: killing a "
+            "worker process once a fifth of the messages are accepted"
+        )
+        result = run_recovery(
+            dataset,
+            receiver_kind=receiver.kind,
+            redis_url=options.redis_url,
+            workers=plan.workers,
+            lead_seconds=options.lead,
+            arm_lead_seconds=options.arm_lead,
+            lease_seconds=plan.recovery_lease,
+            run_dir=fresh_dir(plan.raw_dir / f"recovery-{size}"),
+            settle_seconds=options.settle,
+        )
+    victim = result.victim
+    echo(
+        "[recovery] "
+        + (
+            f"killed pid {victim.pid} after {victim.accepted:,} messages; last delivery "
+            f"{result.kill_to_last_s:.2f} s after the kill; "
+            if victim is not None and result.kill_to_last_s is not None
+            else "no worker was killed; "
+        )
+        + f"lost {result.lost}, duplicates {result.duplicates} (bound {result.bound}), "
+        f"early {result.early}" + "".join(f"; {note}" for note in result.notes)
+    )
+    return result
+
+
+def _run_revision(
+    plan: Plan, options: argparse.Namespace, receiver: Receiver, echo: Echo
+) -> RevisionResult:
+    revision = plan.compare_revision or BEFORE_LEASES_REVISION
+    size = plan.compare_size
+    echo(f"[{revision}] the same {size:,}-recipient send on commit {revision}, its own benchmark")
+    result = run_revision(
+        revision,
+        size=size,
+        workers=plan.workers,
+        receiver_kind=receiver.kind,
+        postgres_url=options.postgres_url,
+        redis_url=options.redis_url,
+        lead_seconds=options.lead,
+        arm_lead_seconds=options.arm_lead,
+        settle_seconds=options.settle,
+        attempts=plan.attempts,
+        run_dir=plan.raw_dir / f"revision-{revision}",
+        trees=REPO_ROOT / "var" / "bench" / "revisions",
+    )
+    echo(
+        f"[{revision}] "
+        + ("n/a" if result.throughput is None else f"{result.throughput:,.0f} msg/s")
+        + "".join(f"; {note}" for note in result.notes)
+    )
+    return result
+
+
 def _others(cpu: CpuUsage | None) -> float:
     """Average CPUs that processes not under test kept busy during a send."""
     return cpu.average(cpu.others) if cpu is not None else 0.0
@@ -302,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_raw(plan.raw_dir / "results.json", report)
     echo(f"wrote {plan.output} and {plan.raw_dir / 'results.json'}")
     if not report.sound:
-        echo("some deliveries did not finish or went before the embargo")
+        echo(
+            "some deliveries did not finish or went before the embargo, or the killed worker's "
+            "batch lost deliveries or sent more than its bound twice"
+        )
         return 1
     return 0

@@ -1,23 +1,46 @@
 """The pieces on their own, in this process (one core): importing contacts through the real
-importer, building personalised messages, and resolving an audience into deliveries."""
+importer, building personalised messages, resolving an audience into deliveries, and
+and recording outcomes as a worker does: a commit per outcome, and a commit per group of as
+many outcomes as a worker process has relay connections."""
 
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
 
+from benchmarks.cpu import CpuMeter, service_roles
 from benchmarks.dataset import Dataset
-from distributor.engine.claims import load_send
 from distributor.contacts_import import import_contacts, parse_contacts_csv
+from distributor.engine.claims import load_send
+from distributor.engine.outcomes import Outcome, OutcomeRecorder
 from distributor.message import Recipient
-from distributor.models import Contact
+from distributor.models import Contact, Delivery
 from distributor.runtime import Runtime
 from distributor.scheduling import schedule_send
 from distributor.settings import Settings
+from distributor.states import DeliveryState
+
+RECORDING_OWNER = "worker:benchmark:0:components"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingCost:
+    """Outcomes committed `group` at a time; totals over `count` outcomes."""
+
+    group: int
+    count: int
+    seconds: float
+    cpu_seconds: float  # this process
+    database_cpu_seconds: float  # PostgreSQL: this database's backends, background processes
+
+    def per_outcome_ms(self, seconds: float) -> float:
+        return seconds / self.count * 1000
 
 
 @dataclass(slots=True)
@@ -31,6 +54,8 @@ class ComponentFigures:
     audience_contacts: int = 0
     audience_deliveries: int = 0
     audience_seconds: float | None = None  # schedule_send, rolled back afterwards
+    # OutcomeRecorder.record_many with commits of 1 outcome, and of `group` outcomes.
+    recording: list[RecordingCost] = field(default_factory=list)
     # A component that could not be measured: its name ("import", "build", "audience") and why.
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -104,6 +129,50 @@ def time_audience(rt: Runtime, dataset: Dataset) -> tuple[int, float]:
     return scheduled.recipients, elapsed
 
 
+def time_recording(rt: Runtime, send_id: int, count: int, group: int) -> RecordingCost:
+    """Commit `count` outcomes, `group` to a transaction, through the worker's recorder.
+
+    The deliveries are the first of the send measured before, put back in `sending` as if
+    claimed.
+    """
+    now = datetime.now(UTC)
+    with rt.sessions.begin() as session:
+        first = select(Delivery.id).where(Delivery.send_id == send_id).order_by(Delivery.id)
+        ids = sorted(
+            session.scalars(
+                update(Delivery)
+                .where(Delivery.id.in_(first.limit(count + group).scalar_subquery()))
+                .values(state=DeliveryState.SENDING, lease_owner=RECORDING_OWNER)
+                .returning(Delivery.id)
+            ).all()
+        )
+    outcomes = [
+        Outcome(i, DeliveryState.SENT, now, smtp_code=250, smtp_reply="250 2.0.0 Ok: queued")
+        for i in ids
+    ]
+    groups = [outcomes[i : i + group] for i in range(0, len(outcomes), group)]
+    if len(groups) < 2:
+        raise RuntimeError(f"send {send_id} has too few deliveries ({len(ids)}) to record")
+    database = make_url(rt.settings.database_url).database or ""
+    meter = CpuMeter({"PostgreSQL": service_roles(database, os.getpid())["PostgreSQL"]})
+    recorder = OutcomeRecorder(rt.engine, owner=RECORDING_OWNER)
+    try:
+        recorder.record_many(groups[0])  # connects: not part of the measure
+        meter.start()
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        recorded = sum(sum(recorder.record_many(chunk)) for chunk in groups[1:])
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        usage = meter.stop()
+    finally:
+        recorder.close()
+    measured = sum(len(chunk) for chunk in groups[1:])
+    if recorded != measured:
+        raise RuntimeError(f"{recorded} of {measured} outcomes were recorded")
+    return RecordingCost(group, measured, elapsed, cpu, usage.by_role.get("PostgreSQL", 0.0))
+
+
 def _problem(exc: Exception) -> str:
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first_line}"[:300]
@@ -127,6 +196,11 @@ def run_components(
             )
         except Exception as exc:
             figures.problems["build"] = _problem(exc)
+        try:
+            for group in sorted({1, rt.settings.smtp_connections}):
+                figures.recording.append(time_recording(rt, send_id, build_count, group))
+        except Exception as exc:
+            figures.problems["record"] = _problem(exc)
         try:
             figures.import_parse_seconds, figures.import_store_seconds = time_import(
                 rt, import_rows

@@ -1,9 +1,9 @@
 """What the deliveries table says about one send: how many went, and when, against the embargo.
 
-Times come from `deliveries.finished_at`. While the workers record it once per claimed chunk
-(after the chunk's last message), the first-message latency is an upper bound: it includes
-sending the rest of the first chunk. `claimed_at` (set before any message of a chunk is
-sent) gives a lower bound, and a claim before the embargo would be an early send.
+Times come from `deliveries.finished_at`, the time the relay accepted each message (the
+worker commits it before the next message). `claimed_at` (set before any message of a chunk
+is sent) gives a lower bound for the first message, and a claim before the embargo would be
+an early send.
 """
 
 from __future__ import annotations

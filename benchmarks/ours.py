@@ -1,12 +1,17 @@
 """The real thing: scheduler and worker processes from distributor.processes, PostgreSQL, a
 Redis queue of its own, and the receiver. Schedule a send a fixed lead ahead, wait until
-every delivery is final, then read the figures from the deliveries table."""
+every delivery is final, then read the figures from the deliveries table.
+
+A `watch` function, if given, runs in a thread of its own from the embargo until the send
+is over, beside the waiting; the recovery run uses it to stop a worker process mid-send."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +19,7 @@ from pathlib import Path
 import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.children import BenchmarkError
 from benchmarks.cpu import CpuMeter, CpuUsage, service_roles, wait_for_quiet
@@ -23,7 +28,7 @@ from benchmarks.figures import Attempt, DeliveryFigures, send_figures, unfinishe
 from benchmarks.memory import MemoryTracker, ProcessMemory, children_of
 from benchmarks.profiling import ProfileSummary, PySpyRecorder, py_spy_version, summarise
 from benchmarks.sink import Receiver, SinkCounters
-from benchmarks.waiting import wait_until_final
+from benchmarks.waiting import STALL_SECONDS, wait_until_final
 from distributor.models import Delivery
 from distributor.processes import ManagedProcess, start_scheduler, start_worker
 from distributor.runtime import Runtime
@@ -43,6 +48,9 @@ class OursResult:
     figures: DeliveryFigures
     smtp: SinkCounters
     memory: list[ProcessMemory]
+    # Messages the receiver had counted when the embargo lifted: any would have been early.
+    smtp_before_embargo: int | None = None
+    embargo_at: datetime | None = None
     batches: int = 0
     batch_messages: int | None = None  # broker messages the scheduler queued for those batches
     cpu: CpuUsage | None = None  # from the embargo until every delivery was final
@@ -59,6 +67,23 @@ def purge_queue(redis_url: str, queue: str) -> None:
         client.delete(*keys)
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class LiveSend:
+    """What a watch function is given: the send under way and the processes sending it."""
+
+    send_id: int
+    embargo_at: datetime
+    recipients: int
+    worker_pid: int  # the worker's main process; its pool processes send
+    sessions: sessionmaker[Session]
+    receiver: Receiver
+    smtp_before: SinkCounters  # the receiver's counters before the send
+    over: threading.Event  # set once every delivery is final, or the waiting gave up
+
+
+Watch = Callable[[LiveSend], None]
 
 
 DISPATCHED = re.compile(r"dispatched (\d+) batch")
@@ -96,6 +121,8 @@ def run_ours(
     arm_lead_seconds: float | None = None,
     py_spy: str | None = None,
     settle_seconds: float = 0.0,
+    lease_seconds: float | None = None,
+    watch: Watch | None = None,
 ) -> OursResult:
     queue = f"distributor-bench-{uuid.uuid4().hex[:12]}"
     settings = Settings(
@@ -107,6 +134,8 @@ def run_ours(
     )
     if arm_lead_seconds is not None:
         settings = settings.model_copy(update={"arm_lead_seconds": arm_lead_seconds})
+    if lease_seconds is not None:
+        settings = settings.model_copy(update={"lease_seconds": lease_seconds})
     if lead_seconds <= settings.arm_lead_seconds + settings.scheduler_interval_seconds:
         raise BenchmarkError(
             f"a lead of {lead_seconds:g} s leaves no time to arm the send "
@@ -118,6 +147,8 @@ def run_ours(
     tracker = MemoryTracker()
     recorder: PySpyRecorder | None = None
     notes: list[str] = []
+    over = threading.Event()
+    watcher: threading.Thread | None = None
     try:
         worker = start_worker(settings, log_dir=log_dir, concurrency=workers)
         processes.append(worker)
@@ -164,7 +195,21 @@ def run_ours(
             recorder = PySpyRecorder(py_spy, run_dir / "profile", rate=PROFILE_RATE)
             recorder.start(children_of(worker.process.pid))
         _wait_until(embargo_at, rt.clock.now())
+        smtp_before_embargo = (receiver.counters() - smtp_before).messages
         meter.start()
+        if watch is not None:
+            live = LiveSend(
+                send_id=scheduled.send_id,
+                embargo_at=embargo_at,
+                recipients=scheduled.recipients,
+                worker_pid=worker.process.pid,
+                sessions=rt.sessions,
+                receiver=receiver,
+                smtp_before=smtp_before,
+                over=over,
+            )
+            watcher = threading.Thread(target=watch, args=(live,), name="watch", daemon=True)
+            watcher.start()
 
         def unfinished() -> int:
             meter.sample()
@@ -174,15 +219,21 @@ def run_ours(
         def alive() -> bool:
             return all(p.process.poll() is None for p in processes)
 
+        # A batch whose worker died waits for its lease to expire: allow for that.
+        lease = settings.lease_seconds
         stopped = wait_until_final(
             unfinished,
             embargo_at=embargo_at,
-            timeout_seconds=max(120.0, scheduled.recipients / 100),
+            timeout_seconds=max(120.0, scheduled.recipients / 100) + 2 * lease,
             alive=alive,
+            stall_seconds=max(STALL_SECONDS, 2 * lease + 15),
         )
+        over.set()
         if stopped is not None:
             notes.append(f"{stopped} (logs in {log_dir})")
         cpu = meter.stop()
+        if watcher is not None:
+            watcher.join(timeout=30)
 
         profile = None
         if recorder is not None:
@@ -190,7 +241,7 @@ def run_ours(
             tool = (
                 f"{py_spy_version(recorder.binary)}, {PROFILE_RATE} Hz, wall clock (idle included)"
             )
-            profile = summarise(files, tool=tool)
+            profile = summarise(files, tool=tool, rate=PROFILE_RATE)
             recorder = None
         memory = tracker.stop()
         receiver.wait_for_messages(scheduled.recipients, since=smtp_before, timeout=10)
@@ -200,6 +251,7 @@ def run_ours(
             batches = batch_count(session, scheduled.send_id)
         batch_messages = dispatched_messages(scheduler.log_text())
     finally:
+        over.set()
         if recorder is not None:
             recorder.stop()
         tracker.stop()
@@ -217,6 +269,7 @@ def run_ours(
             "arm_lead_seconds": settings.arm_lead_seconds,
             "scheduler_interval_seconds": settings.scheduler_interval_seconds,
             "redispatch_after_seconds": settings.redispatch_after_seconds,
+            "lease_seconds": settings.lease_seconds,
             "lead_seconds": lead_seconds,
         },
         batches=batches,
@@ -226,6 +279,8 @@ def run_ours(
         cpu=cpu,
         quiet=quiet,
         smtp=smtp,
+        smtp_before_embargo=smtp_before_embargo,
+        embargo_at=embargo_at,
         memory=memory,
         profile=profile,
         notes=notes,

@@ -2,7 +2,14 @@
 
 py-spy samples the children from outside (no change to the code under test), wall-clock,
 idle time included, so waiting on PostgreSQL or on the SMTP server shows up as such.
-Samples are grouped into the steps of sending a batch by the functions on their stack.
+
+A worker process sends a batch with several threads: the main thread runs the event loop on
+which every relay connection's lane builds and sends its messages; a recorder thread
+commits their outcomes (a group commit); asyncio's worker threads claim chunks; a lease
+keeper renews the leases. Each sample is put down to its thread (by a function at the
+bottom of its stack), to a step of the batch (by a function on its stack, the first rule
+that matches, so nested steps come first), and to what it was doing: waiting for work,
+waiting for PostgreSQL, or running (on the CPU, or waiting for the interpreter's lock).
 """
 
 from __future__ import annotations
@@ -16,29 +23,97 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The steps of a batch, by a function that is on the stack; the first rule that matches a
-# sample takes it, so nested steps (connecting happens inside send) come first.
+BUILD = "Building each message (`MessageBuilder.build`)"
+CONNECT = "Opening / closing relay connections (`AsyncSMTPConnection.open`)"
+SMTP = "SMTP exchange, our side (`AsyncSMTPConnection.send`)"
+CLAIM = "Claiming a chunk (`claim_deliveries`)"
+RECORD = "Recording outcomes (`OutcomeRecorder.record_many`, group commits)"
+LEASE = "Taking and giving back batch leases (`take_batch`, `release_batch`)"
+RENEWAL = "Renewing leases (`LeaseKeeper._run`, every third of the lease)"
+LOOP_WAITING = "Event loop waiting for replies, commits and claims"
+OUTSIDE = "Celery pool loop, idle between tasks"
 PHASES: tuple[tuple[str, frozenset[str]], ...] = (
+    (BUILD, frozenset({"MessageBuilder.build", "MessageBuilder.build_message"})),
     (
-        "Building each message (`MessageBuilder.build`)",
-        frozenset({"MessageBuilder.build", "MessageBuilder.build_message"}),
+        CONNECT,
+        frozenset(
+            {
+                "AsyncSMTPConnection.open",
+                "AsyncSMTPConnection.close",
+                "SMTPTransport._connect",
+                "SMTPTransport.close",
+            }
+        ),
+    ),
+    (SMTP, frozenset({"AsyncSMTPConnection.send", "SMTPTransport.send"})),
+    (CLAIM, frozenset({"claim_deliveries"})),
+    (
+        RECORD,
+        frozenset(
+            {
+                "OutcomeRecorder.record_many",
+                "OutcomeRecorder.record",
+                "OutcomeRecorder._commit",
+                "OutcomeRecorder.close",
+                "GroupRecorder.close",
+            }
+        ),
     ),
     (
-        "Opening / closing the SMTP connection",
-        frozenset({"SMTPTransport._connect", "SMTPTransport.close"}),
+        LEASE,
+        frozenset(
+            {
+                "take_batch",
+                "take_free_batch",
+                "batch_has_due_work",
+                "lease_holder",
+                "release_batch",
+                "hand_back",
+                "_give_back",
+                "LeaseKeeper.__enter__",
+                "LeaseKeeper.__exit__",
+            }
+        ),
     ),
-    ("SMTP transaction per message (`SMTPTransport.send`)", frozenset({"SMTPTransport.send"})),
-    ("Claiming a chunk (`claim_deliveries`)", frozenset({"claim_deliveries"})),
-    ("Recording outcomes (`record_outcomes`)", frozenset({"record_outcomes"})),
+    (RENEWAL, frozenset({"LeaseKeeper._run"})),
     (
         "Loading the send, rendering the release",
-        frozenset({"load_send", "Runtime.make_builder", "make_builder", "render_release"}),
+        frozenset({"load_send", "Runtime.make_builder", "make_builder", "prepare_release"}),
     ),
-    ("Waiting for the embargo (`sleep_until`)", frozenset({"sleep_until"})),
-    ("Rest of `deliver_batch` (transactions, commits)", frozenset({"deliver_batch"})),
+    (
+        "Waiting for the embargo (`pause_until`)",
+        frozenset({"pause_until", "sleep_until", "seconds_until_embargo"}),
+    ),
+    (
+        "Rest of the batch (lanes, event loop, heartbeat, transactions)",
+        frozenset({"deliver_batch"}),
+    ),
     ("Rest of the Celery task (`send_batch`)", frozenset({"send_batch"})),
 )
-OUTSIDE = "Celery pool loop, idle between tasks"
+# Threads, by a function at the bottom of their stacks; the rest is the main thread.
+MAIN_THREAD = "main thread (event loop)"
+THREADS: tuple[tuple[str, str], ...] = (
+    ("lease keeper", "LeaseKeeper._run"),
+    ("outcome recorder", "GroupRecorder._run"),
+    ("asyncio's threads (claims)", "_worker"),
+)
+# Innermost functions of a thread that waits for work: not counted as working.
+IDLE_LEAVES = frozenset(
+    {
+        "Condition.wait",
+        "Event.wait",
+        "EpollSelector.select",
+        "PollSelector.select",
+        "SelectSelector.select",
+        "_worker",  # asyncio's worker threads between jobs
+        "Connection._recv",  # billiard: the pool process waiting for a task
+        "Connection.poll",
+        "SystemClock.sleep",
+    }
+)
+# A sample whose innermost frame is psycopg's waiting is waiting for PostgreSQL, not on the
+# CPU (psycopg waits in C, under `Connection.wait`).
+DATABASE_CLIENT = "psycopg/"
 PROJECT_FILES = ("distributor/", "workers/")
 
 
@@ -48,12 +123,28 @@ class Share:
     share: float  # fraction of the samples
 
 
+@dataclass(frozen=True, slots=True)
+class StepTime:
+    """Worker time in one step, per message sent, in all threads together: running (on the
+    CPU, or waiting for the interpreter's lock) and waiting for PostgreSQL."""
+
+    label: str
+    running_ms: float
+    database_ms: float
+
+
 @dataclass
 class ProfileSummary:
     tool: str
     processes: int
-    samples: int
-    phases: list[Share] = field(default_factory=list)
+    samples: int  # of the main threads
+    rate: int = 0  # samples per second, per thread
+    phases: list[Share] = field(default_factory=list)  # the main threads' wall clock
+    # Per step, in all threads: samples running, and samples waiting for PostgreSQL.
+    running: dict[str, int] = field(default_factory=dict)
+    database: dict[str, int] = field(default_factory=dict)
+    # Per thread: samples running, waiting for PostgreSQL, waiting for work.
+    threads: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     top_self: list[Share] = field(default_factory=list)
     top_project: list[Share] = field(default_factory=list)
     inside_build: list[Share] = field(default_factory=list)
@@ -153,30 +244,78 @@ def _callees(stacks: Counter[tuple[str, ...]], parent: str, limit: int) -> list[
     return _shares(below, inside, limit) if inside else []
 
 
-def summarise(files: list[Path], *, tool: str) -> ProfileSummary | None:
-    stacks = read_stacks(files)
-    total = sum(stacks.values())
-    if not total:
+def waits_for_database(frame: str) -> bool:
+    return DATABASE_CLIENT in frame and function_of(frame).endswith("wait")
+
+
+def thread_of(names: set[str]) -> str:
+    return next((thread for thread, mark in THREADS if mark in names), MAIN_THREAD)
+
+
+def activity(stack: tuple[str, ...]) -> str:
+    """ "idle" (waiting for work), "database" (waiting for PostgreSQL) or "running"."""
+    leaf = stack[-1]
+    if function_of(leaf) in IDLE_LEAVES:
+        return "idle"
+    return "database" if waits_for_database(leaf) else "running"
+
+
+def step_time(summary: ProfileSummary, label: str, messages: int) -> StepTime | None:
+    """A step's time per message sent, all threads together."""
+    if not summary.rate or not messages:
         return None
+    per_sample = 1000 / summary.rate / messages  # ms of one thread's time per message
+    return StepTime(
+        label,
+        summary.running.get(label, 0) * per_sample,
+        summary.database.get(label, 0) * per_sample,
+    )
+
+
+def summarise(files: list[Path], *, tool: str, rate: int = 0) -> ProfileSummary | None:
+    stacks = read_stacks(files)
+    main: Counter[tuple[str, ...]] = Counter()
     phases: Counter[str] = Counter()
+    running: Counter[str] = Counter()
+    database: Counter[str] = Counter()
+    threads: dict[str, Counter[str]] = {}
     leaves: Counter[str] = Counter()
     project: Counter[str] = Counter()
     for stack, n in stacks.items():
         names = {function_of(frame) for frame in stack}
+        thread = thread_of(names)
+        doing = activity(stack)
+        threads.setdefault(thread, Counter())[doing] += n
         label = next((name for name, marks in PHASES if names & marks), OUTSIDE)
+        if doing == "running":
+            running[label] += n
+        elif doing == "database":
+            database[label] += n
+        if thread != MAIN_THREAD:
+            continue
+        main[stack] += n
+        if doing == "idle" and label != OUTSIDE:
+            label = LOOP_WAITING
         phases[label] += n
         leaves[stack[-1]] += n
         for frame in set(stack):
             if any(marker in frame for marker in PROJECT_FILES):
                 project[frame] += n
-    order = [name for name, _ in PHASES] + [OUTSIDE]
+    total = sum(main.values())
+    if not total:
+        return None
+    order = [name for name, _ in PHASES] + [LOOP_WAITING, OUTSIDE]
     return ProfileSummary(
         tool=tool,
         processes=len(files),
         samples=total,
+        rate=rate,
         phases=[Share(name, phases[name] / total) for name in order if phases[name]],
+        running=dict(running),
+        database=dict(database),
+        threads={thread: (c["running"], c["database"], c["idle"]) for thread, c in threads.items()},
         top_self=_shares(leaves, total, 12),
         top_project=_shares(project, total, 12),
-        inside_build=_callees(stacks, "MessageBuilder.build", 8),
-        inside_send=_callees(stacks, "SMTPTransport.send", 6),
+        inside_build=_callees(main, "MessageBuilder.build", 8),
+        inside_send=_callees(main, "AsyncSMTPConnection.send", 6),
     )

@@ -32,7 +32,15 @@ from benchmarks.formatting import (
 )
 from benchmarks.naive import NaiveResult
 from benchmarks.ours import OursResult
+from benchmarks.recovery import RecoveryResult
 from benchmarks.report_notes import machine_section, method_section, profile_section
+from benchmarks.report_recovery import (
+    REQUIRED_RECOVERY_ROWS,
+    cost_section,
+    recovery_section,
+    recovery_targets,
+)
+from benchmarks.revision import RevisionResult
 
 KEEP_MARKER = (
     "<!-- Hand-written notes below this line are kept when `make bench` rewrites the file. -->"
@@ -70,6 +78,7 @@ ROW_RATIO = "Throughput ratio, ours / naive"
 ROW_IMPORT = "Contacts imported per second"
 ROW_AUDIENCE = "Audience resolution"
 ROW_BUILD = "Personalised messages built per second, one core"
+ROW_RECORD = "Recording outcomes"
 REQUIRED_ROWS = (
     ROW_THROUGHPUT,
     ROW_UPDATED,
@@ -92,6 +101,8 @@ REQUIRED_ROWS = (
     ROW_IMPORT,
     ROW_AUDIENCE,
     ROW_BUILD,
+    ROW_RECORD,
+    *REQUIRED_RECOVERY_ROWS,
 )
 
 
@@ -104,6 +115,8 @@ class BenchReport:
     naive_compared_with: OursResult | None = None  # our run on the naive run's database
     components: ComponentFigures | None = None
     profiled: OursResult | None = None
+    recovery: RecoveryResult | None = None
+    revision: RevisionResult | None = None  # the same send on another revision, this run
     notes: list[str] = field(default_factory=list)
     load_at_end: float | None = None  # 1-minute load average when the run ended
 
@@ -117,14 +130,26 @@ class BenchReport:
 
     @property
     def sound(self) -> bool:
-        """Every message went, none early: the figures mean what they say."""
+        """Every message went, none early, a killed worker lost nothing and sent at most its
+        bound twice: the figures mean what they say."""
         runs = [r.figures for r in self.ours]
         if self.naive is not None:
             runs.append(self.naive.figures)
-        return all(f.complete and f.early == 0 and not f.claimed_early for f in runs)
+        early = any(r.smtp_before_embargo for r in self.ours)
+        recovered = self.recovery is None or self.recovery.sound
+        return (
+            recovered
+            and not early
+            and all(f.complete and f.early == 0 and not f.claimed_early for f in runs)
+        )
 
 
 # Formatting -------------------------------------------------------------------------------
+
+
+def _early(r: OursResult) -> str:
+    """Recorded before the embargo, and counted by the receiver when it lifted."""
+    return f"{count(r.figures.early)} ({count(r.smtp_before_embargo)} at the receiver)"
 
 
 def results_section(report: BenchReport) -> list[str]:
@@ -142,11 +167,12 @@ def results_section(report: BenchReport) -> list[str]:
         row(ROW_UPDATED, lambda r: f"{count(f(r).sent)} of {count(f(r).recipients)}"),
         row(ROW_FIRST, lambda r: duration(f(r).first_s)),
         row(ROW_LAST, lambda r: duration(f(r).last_s)),
-        row(ROW_EARLY, lambda r: count(f(r).early)),
+        row(ROW_EARLY, lambda r: _early(r)),
         row(ROW_CLAIM, lambda r: duration(f(r).first_claim_s)),
         row(ROW_CLAIMED_EARLY, lambda r: count(f(r).claimed_early)),
         row(ROW_CONNECTIONS, lambda r: count(r.smtp.sessions)),
         row(ROW_BATCH_MESSAGES, lambda r: f"{count(r.batch_messages)} / {count(r.batches)}"),
+        row("Lease, renewed every third of it", lambda r: f"{r.settings['lease_seconds']:g} s"),
         row(ROW_RSS_MAIN, lambda r: peaks_text(r.memory, "worker main")),
         row(ROW_RSS_CHILDREN, lambda r: peaks_text(r.memory, "worker child")),
         row(ROW_RSS_SCHEDULER, lambda r: peaks_text(r.memory, "scheduler")),
@@ -279,8 +305,34 @@ def components_section(report: BenchReport) -> list[str]:
                 "recipients, multipart HTML + text",
             ),
         ],
+        *_recording_rows(c, how),
     ]
     return [*lines, "", *table(["Component", "Figure", "How"], rows, "lrl"), ""]
+
+
+def _recording_rows(c: ComponentFigures, how: Callable[[str, str], str]) -> list[list[str]]:
+    if not c.recording:
+        return [[ROW_RECORD, "n/a", how("record", "not measured")]]
+    rows = []
+    for cost in c.recording:
+        label = "a commit per outcome" if cost.group == 1 else f"commits of {cost.group}"
+        cpu = cost.per_outcome_ms(cost.cpu_seconds)
+        database = cost.per_outcome_ms(cost.database_cpu_seconds)
+        rows.append(
+            [
+                f"{ROW_RECORD}, {label}",
+                _ms(cpu + database) + " CPU",
+                f"{cost.count:,} outcomes through `OutcomeRecorder.record_many`, as a worker "
+                f"records them (`synchronous_commit` off): {_ms(cpu)} of this process's CPU "
+                f"and {_ms(database)} of PostgreSQL's per outcome, "
+                f"{_ms(cost.per_outcome_ms(cost.seconds))} end to end",
+            ]
+        )
+    return rows
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f} ms"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -330,6 +382,7 @@ def targets_section(report: BenchReport) -> list[str]:
                 _verdict(r.figures.early == 0),
             ]
         )
+    rows += recovery_targets(report)
     largest = report.ours[-1]
     biggest_child = peak_of(largest.memory, "worker child")
     big = mb(biggest_child)
@@ -390,6 +443,8 @@ def render(report: BenchReport) -> str:
     if report.notes:
         lines.append("")
     lines += results_section(report)
+    lines += cost_section(report)
+    lines += recovery_section(report)
     lines += baseline_section(report)
     lines += components_section(report)
     lines += targets_section(report)

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cli import main
+from benchmarks.recovery import owner_pid
 from benchmarks.report import KEEP_MARKER, REQUIRED_ROWS
+from benchmarks.sink import DUMP_MARK, Copy, dumped_copies
 from tests.support.services import (
     POSTGRES_ADMIN_URL,
     REDIS_URL,
@@ -17,9 +19,10 @@ from tests.support.services import (
     require,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
-
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_quick_benchmark_reports_every_row_and_nothing_early(tmp_path: Path) -> None:
     # Given the services the harness needs
     require(postgres_available(), "PostgreSQL")
@@ -39,6 +42,8 @@ def test_quick_benchmark_reports_every_row_and_nothing_early(tmp_path: Path) -> 
             "--attempts=1",
             "--lead=3.5",
             "--arm-lead=2",
+            "--recovery-size=300",
+            "--recovery-lease=3",
             f"--postgres-url={POSTGRES_ADMIN_URL}",
             f"--redis-url={REDIS_URL}",
             f"--output={output}",
@@ -63,3 +68,45 @@ def test_quick_benchmark_reports_every_row_and_nothing_early(tmp_path: Path) -> 
     assert results["naive"]["smtp"]["sessions"] == 50
     assert results["ratio"] > 0
     assert any(m["role"] == "worker child" and m["peak_kib"] for m in ours["memory"])
+    assert ours["smtp_before_embargo"] == 0
+    # And a worker killed mid-send lost nothing, and sent again at most the one message per
+    # relay connection whose acceptance it had not yet recorded
+    recovery = results["recovery"]
+    victim = recovery["victim"]
+    assert victim is not None, recovery["notes"]
+    assert recovery["lease_seconds"] == 3
+    assert recovery["run"]["figures"]["sent"] == 300
+    assert recovery["lost"] == 0
+    assert recovery["missing"] == 0
+    assert victim["connections"] >= 1
+    assert recovery["duplicates"] <= victim["connections"]
+    assert recovery["same_message_id"] in (None, True)
+    assert recovery["early"] == 0
+    assert recovery["kill_to_last_s"] > 0
+
+
+def test_smtp_sink_dump_gives_each_copy_its_recipient_and_message_id(tmp_path: Path) -> None:
+    # Given smtp-sink's dump of two messages, one with a body line that looks like a header
+    dump = tmp_path / "messages"
+    message = (
+        "{mark}\nX-Client-Addr: 127.0.0.1\nX-Client-Proto: ESMTP\nX-Helo-Args: [127.0.0.1]\n"
+        "X-Mail-Args: <bounce@example.org>\nX-Rcpt-Args: <{rcpt}>\n"
+        "Received: from [127.0.0.1] ([127.0.0.1])\n\tby smtp-sink (smtp-sink) with ESMTP id 1;\n"
+        "\tSun, 29 Nov 2026 23:21:51 +0000 (UTC)\nFrom: a@example.org\n"
+        "Message-ID: {mid}\nSubject: x\n\nbody\nMessage-ID: <not-a-header@x>\n\n"
+    )
+    dump.write_text(
+        message.format(mark=DUMP_MARK, rcpt="Ann.Lee@Example.com", mid="<1.a@distributor.local>")
+        + message.format(mark=DUMP_MARK, rcpt="bo@example.com", mid="<2.b@distributor.local>"),
+        encoding="utf-8",
+    )
+    # When it is read, Then each message gives its recipient, lower-cased, and its Message-ID
+    assert list(dumped_copies(dump)) == [
+        Copy("ann.lee@example.com", "<1.a@distributor.local>"),
+        Copy("bo@example.com", "<2.b@distributor.local>"),
+    ]
+
+
+def test_the_pid_is_the_third_field_of_a_lease_owner() -> None:
+    assert owner_pid("worker:host-1:4242:a1b2c3") == 4242
+    assert owner_pid("scheduler:host-1") is None

@@ -105,8 +105,8 @@ def claim_deliveries(
         if suppressed == 0 or len(candidates) > suppressed:
             break
     claimed = {
-        delivery_id: (attempts, first)
-        for delivery_id, attempts, first in session.execute(
+        delivery_id: (attempts, first, claimed_at)
+        for delivery_id, attempts, first, claimed_at in session.execute(
             update(Delivery)
             .where(
                 Delivery.id.in_([c[0] for c in candidates if not c[5]]),
@@ -116,20 +116,28 @@ def claim_deliveries(
             )
             .values(
                 state=DeliveryState.SENDING,
-                claimed_at=now,
-                first_claimed_at=func.coalesce(Delivery.first_claimed_at, now),
+                # Stamped by the same statement that checked the embargo: never before it.
+                claimed_at=clock.sql_now(),
+                first_claimed_at=func.coalesce(Delivery.first_claimed_at, clock.sql_now()),
                 attempts=Delivery.attempts + 1,
                 lease_owner=owner,
                 next_attempt_at=None,
             )
-            .returning(Delivery.id, Delivery.attempts, Delivery.first_claimed_at)
+            .returning(
+                Delivery.id, Delivery.attempts, Delivery.first_claimed_at, Delivery.claimed_at
+            )
         )
     }
     if claimed:
         session.execute(
             insert(EVENTS),
             [
-                {"delivery_id": i, "at": now, "state": DeliveryState.SENDING, "detail": owner}
+                {
+                    "delivery_id": i,
+                    "at": claimed[i][2] or now,
+                    "state": DeliveryState.SENDING,
+                    "detail": owner,
+                }
                 for i in sorted(claimed)
             ],
         )
