@@ -10,7 +10,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.children import REPO_ROOT
@@ -19,6 +19,7 @@ from benchmarks.cpu import CpuUsage
 from benchmarks.dataset import fresh_database, prepare
 from benchmarks.environment import collect
 from benchmarks.figures import Attempt
+from benchmarks.latency_proxy import LatencyProxy
 from benchmarks.naive import NaiveResult, run_naive
 from benchmarks.ours import OursResult, default_workers, run_ours
 from benchmarks.profiling import find_py_spy
@@ -48,6 +49,16 @@ def sizes(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a list like 10000,100000") from None
     if not values or values[0] < 1:
         raise argparse.ArgumentTypeError("sizes must be positive whole numbers")
+    return values
+
+
+def rtts(text: str) -> list[float]:
+    try:
+        values = sorted({float(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 0,20") from None
+    if not values or values[0] < 0 or values[-1] > 1000:
+        raise argparse.ArgumentTypeError("round trips must be 0 to 1000 ms")
     return values
 
 
@@ -98,6 +109,16 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers", type=int, default=None, help="worker processes (the worker's default)"
+    )
+    p.add_argument(
+        "--relay-rtt-ms",
+        type=rtts,
+        default=[0.0, 20.0],
+        help="round trips to the relay to measure, in ms (0,20): each above 0 runs a send "
+        "through a TCP proxy that delays each direction by half of it",
+    )
+    p.add_argument(
+        "--relay-size", type=int, default=None, help="recipients of each relay-distance run"
     )
     p.add_argument("--lead", type=float, default=15.0, help="seconds from scheduling to embargo")
     p.add_argument("--arm-lead", type=float, default=None, help="arming lead (the setting's)")
@@ -152,6 +173,8 @@ class Plan:
     recovery_size: int | None
     recovery_lease: float
     compare_revision: str | None
+    relay_rtts: list[float] = field(default_factory=list)  # extra runs behind a latency proxy
+    relay_size: int = 10_000
 
     @property
     def compare_size(self) -> int:
@@ -194,6 +217,8 @@ def make_plan(options: argparse.Namespace) -> Plan:
         else options.recovery_size or (QUICK_SIZE if quick else RECOVERY_SIZE),
         recovery_lease=options.recovery_lease or default_lease_seconds(),
         compare_revision=revision,
+        relay_rtts=[r for r in options.relay_rtt_ms if r > 0],
+        relay_size=options.relay_size or (QUICK_SIZE if quick else 10_000),
     )
 
 
@@ -223,6 +248,8 @@ def run(options: argparse.Namespace, *, echo: Echo, command: str = "") -> BenchR
         report = BenchReport(command=command, machine=machine, ours=[], notes=notes)
         for size in plan.sizes:
             _run_size(size, plan, options, receiver, report, py_spy, echo)
+        for rtt in plan.relay_rtts:
+            report.relay_runs.append(_run_relay_distance(rtt, plan, options, receiver, echo))
         if plan.recovery_size is not None:
             report.recovery = _run_recovery(plan, options, receiver, echo)
         if plan.compare_revision is not None:
@@ -311,6 +338,32 @@ def _run_size(
                 import_rows=plan.import_rows,
                 build_count=plan.build_count,
             )
+
+
+def _run_relay_distance(
+    rtt_ms: float, plan: Plan, options: argparse.Namespace, receiver: Receiver, echo: Echo
+) -> OursResult:
+    """The same send with the receiver `rtt_ms` away, behind a delaying proxy."""
+    size = plan.relay_size
+    with fresh_database(options.postgres_url, keep=options.keep_databases) as url:
+        echo(f"[relay {rtt_ms:g} ms] loading {size:,} contacts into a fresh database")
+        dataset = prepare(url, size)
+        with LatencyProxy("127.0.0.1", receiver.port, rtt_ms) as proxy:
+            echo(f"[relay {rtt_ms:g} ms] our send through the proxy")
+            result = run_ours(
+                dataset,
+                settle_seconds=options.settle,
+                receiver=receiver,
+                redis_url=options.redis_url,
+                workers=plan.workers,
+                lead_seconds=options.lead,
+                run_dir=fresh_dir(plan.raw_dir / f"relay-{rtt_ms:g}ms"),
+                arm_lead_seconds=options.arm_lead,
+                smtp_url=proxy.smtp_url,
+                relay_rtt_ms=rtt_ms,
+            )
+        echo(f"[relay {rtt_ms:g} ms] ours: {_summary(result)}")
+        return result
 
 
 def _run_recovery(

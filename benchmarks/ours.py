@@ -58,6 +58,9 @@ class OursResult:
     profile: ProfileSummary | None = None
     attempts: list[Attempt] = field(default_factory=list)  # every try, this one included
     notes: list[str] = field(default_factory=list)
+    relay_rtt_ms: float = 0.0  # round trip added in front of the receiver
+    connections_used: int | None = None  # relay connections that carried a message
+    round_trips: int | None = None  # waits for the relay, over every connection
 
 
 def purge_queue(redis_url: str, queue: str) -> None:
@@ -87,6 +90,17 @@ Watch = Callable[[LiveSend], None]
 
 
 DISPATCHED = re.compile(r"dispatched (\d+) batch")
+
+
+BATCH_FINISHED = re.compile(r"batch finished: .*?(\d+) connection\(s\), (\d+) round trip\(s\)")
+
+
+def relay_use(worker_log: str) -> tuple[int | None, int | None]:
+    """Connections that carried messages and round trips, summed over the batches' log lines."""
+    found = BATCH_FINISHED.findall(worker_log)
+    if not found:
+        return None, None
+    return sum(int(c) for c, _ in found), sum(int(r) for _, r in found)
 
 
 def dispatched_messages(scheduler_log: str) -> int | None:
@@ -123,6 +137,8 @@ def run_ours(
     settle_seconds: float = 0.0,
     lease_seconds: float | None = None,
     watch: Watch | None = None,
+    smtp_url: str | None = None,
+    relay_rtt_ms: float = 0.0,
 ) -> OursResult:
     queue = f"distributor-bench-{uuid.uuid4().hex[:12]}"
     settings = Settings(
@@ -130,7 +146,7 @@ def run_ours(
         database_url=dataset.url,
         broker_url=redis_url,
         queue_name=queue,
-        smtp_url=receiver.url,
+        smtp_url=smtp_url or receiver.url,
     )
     if arm_lead_seconds is not None:
         settings = settings.model_copy(update={"arm_lead_seconds": arm_lead_seconds})
@@ -250,6 +266,7 @@ def run_ours(
             figures = send_figures(session, scheduled.send_id, embargo_at)
             batches = batch_count(session, scheduled.send_id)
         batch_messages = dispatched_messages(scheduler.log_text())
+        connections_used, round_trips = relay_use(worker.log_text())
     finally:
         over.set()
         if recorder is not None:
@@ -284,6 +301,9 @@ def run_ours(
         memory=memory,
         profile=profile,
         notes=notes,
+        relay_rtt_ms=relay_rtt_ms,
+        connections_used=connections_used,
+        round_trips=round_trips,
     )
 
 

@@ -40,6 +40,7 @@ from benchmarks.report_recovery import (
     recovery_section,
     recovery_targets,
 )
+from benchmarks.report_relay import relay_section
 from benchmarks.revision import RevisionResult
 
 KEEP_MARKER = (
@@ -117,6 +118,7 @@ class BenchReport:
     profiled: OursResult | None = None
     recovery: RecoveryResult | None = None
     revision: RevisionResult | None = None  # the same send on another revision, this run
+    relay_runs: list[OursResult] = field(default_factory=list)  # behind a latency proxy
     notes: list[str] = field(default_factory=list)
     load_at_end: float | None = None  # 1-minute load average when the run ended
 
@@ -444,6 +446,7 @@ def render(report: BenchReport) -> str:
         lines.append("")
     lines += results_section(report)
     lines += cost_section(report)
+    lines += relay_section(report)
     lines += recovery_section(report)
     lines += baseline_section(report)
     lines += components_section(report)

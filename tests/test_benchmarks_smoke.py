@@ -44,6 +44,8 @@ def test_quick_benchmark_reports_every_row_and_nothing_early(tmp_path: Path) -> 
             "--arm-lead=2",
             "--recovery-size=300",
             "--recovery-lease=3",
+            "--relay-rtt-ms=0,20",
+            "--relay-size=200",
             f"--postgres-url={POSTGRES_ADMIN_URL}",
             f"--redis-url={REDIS_URL}",
             f"--output={output}",
@@ -83,6 +85,15 @@ def test_quick_benchmark_reports_every_row_and_nothing_early(tmp_path: Path) -> 
     assert recovery["same_message_id"] in (None, True)
     assert recovery["early"] == 0
     assert recovery["kill_to_last_s"] > 0
+    # And the same send to a relay 20 ms away went whole, nothing early, in about one round
+    # trip a message per connection
+    (far,) = results["relay_runs"]
+    assert far["relay_rtt_ms"] == 20
+    assert far["figures"]["sent"] == 200
+    assert far["figures"]["early"] == 0
+    assert far["connections_used"] >= 1
+    assert far["round_trips"] <= 2.5 * 200
+    assert "## A relay far away" in text
 
 
 def test_smtp_sink_dump_gives_each_copy_its_recipient_and_message_id(tmp_path: Path) -> None:

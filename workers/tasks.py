@@ -34,5 +34,6 @@ def send_batch(send_id: int, batch_no: int) -> dict[str, Any]:
         "bounced": report.bounced,
         "handed_back": report.handed_back,
         "connections": report.connections,
+        "round_trips": report.round_trips,
         "skipped": report.skipped_reason,
     }

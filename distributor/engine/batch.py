@@ -118,7 +118,7 @@ def deliver_batch(
         _give_back(job, parts, report, held)
     log.info(
         "batch finished: %d sent, %d deferred, %d failed, %d bounced, %d handed back; "
-        "%d batch(es), %d connection(s)%s",
+        "%d batch(es), %d connection(s), %d round trip(s)%s",
         report.sent,
         report.deferred,
         report.failed,
@@ -126,6 +126,7 @@ def deliver_batch(
         report.handed_back,
         len(held),
         report.connections,
+        report.round_trips,
         f" ({report.stopped_reason})" if report.stopped_reason else "",
         extra=ids,
     )
