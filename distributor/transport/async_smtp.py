@@ -137,7 +137,9 @@ class AsyncSMTPConnection:
         lines = []
         while True:
             try:
-                raw = await asyncio.wait_for(self._reader.readline(), self.relay.timeout)
+                # asyncio.timeout, not wait_for: no task is made for each line read.
+                async with asyncio.timeout(self.relay.timeout):
+                    raw = await self._reader.readline()
             except (TimeoutError, OSError, ValueError) as exc:
                 raise _Lost(str(exc) or type(exc).__name__) from exc
             if not raw.endswith(b"\n"):
