@@ -200,9 +200,7 @@ def test_lost_broker_messages_are_dispatched_again(
     stack: Settings, smtp_server: RecordingSMTPServer, processes: Start
 ) -> None:
     # Given a scheduler that re-dispatches idle work after a few seconds, and no worker yet
-    settings = stack.model_copy(
-        update={"arm_lead_seconds": 1.0, "redispatch_after_seconds": 3.5}
-    )
+    settings = stack.model_copy(update={"arm_lead_seconds": 1.0, "redispatch_after_seconds": 3.5})
     rt = Runtime(settings)
     try:
         release_id, emails = audience(rt, 40)

@@ -9,8 +9,8 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from distributor.engine.claims import load_send
 from distributor.clock import ManualClock
+from distributor.engine.claims import load_send
 from distributor.message import MessageBuilder, Recipient, Sender, message_id_for
 from distributor.releases.content import ReleaseContent
 from distributor.releases.draft import ReleaseDraft
