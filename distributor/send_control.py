@@ -21,7 +21,8 @@ RETRYABLE = (DeliveryState.FAILED, DeliveryState.BOUNCED)
 
 
 def pause_send(session: Session, *, send_id: int, now: datetime) -> None:
-    """Stop further claims: workers finish the chunk they hold and claim nothing more."""
+    """Stop further claims at once; within half a second each worker finishes the message in
+    flight on each connection and hands the rest of what it claimed back."""
     send = get_send(session, send_id)
     result = session.execute(
         update(Send)

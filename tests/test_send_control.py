@@ -127,7 +127,9 @@ def test_pausing_stops_further_claims_and_resuming_carries_on_without_sending_tw
     assert paused
     rows = deliveries_by_email(runtime, send_id)
     claimed = [d for d in rows.values() if d.claimed_at is not None]
-    assert {d.claimed_at for d in claimed} == {EMBARGO}  # nothing after the pause
+    # nothing claimed after the pause (a claim running while the manual clock stepped to the
+    # pause may read the pause's instant; it still committed first, or it claims nothing)
+    assert all(EMBARGO <= d.claimed_at <= paused_at for d in claimed if d.claimed_at)
     assert {(d.state, d.attempts) for d in claimed} == {(DeliveryState.SENT, 1)}
     assert 3 <= report.sent == len(claimed) < len(emails)
     assert (report.failed, report.handed_back) == (0, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ from distributor.engine.leases import (
     release_batch,
     take_batch,
 )
+from distributor.models import Send
 from distributor.states import SendState
 from distributor.transport import MailTransport
 
@@ -154,6 +156,9 @@ def _give_back(
 
     def give_back(session: Session) -> None:
         now = read_database_time(session, parts.database_clock)
+        cancelled = session.scalar(select(Send.state).where(Send.id == job.send_id)) is (
+            SendState.CANCELLED
+        )
         for batch in held:
             report.handed_back += hand_back(
                 session,
@@ -161,6 +166,7 @@ def _give_back(
                 owner=parts.owner,
                 now=now,
                 detail=f"handed back unsent: {report.stopped_reason or 'batch ended'}",
+                cancelled=cancelled,
             )
             release_batch(session, batch=batch, owner=parts.owner)
 

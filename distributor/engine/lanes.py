@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distributor.clock import pause_until
@@ -34,7 +35,8 @@ from distributor.engine.outcomes import GroupRecorder, Outcome, OutcomeRecorder
 from distributor.engine.relay_health import record_outage, record_recovery, relay_state
 from distributor.engine.retries import judge_failure
 from distributor.errors import RelayUnavailableError, TransportError
-from distributor.states import DeliveryState
+from distributor.models import Send
+from distributor.states import DeliveryState, SendState
 from distributor.suppression import suppress
 from distributor.transport import Envelope, MailTransport
 from distributor.vocabulary import SuppressionReason
@@ -46,6 +48,7 @@ FIRST_CHUNK = 20  # a small first claim puts the first messages on the wire soon
 # lane has given up, the relay counts as down.
 OUTAGE_AFTER = 3
 RECONNECT_PAUSE = 0.5
+SEND_WATCH_INTERVAL = 0.5  # how often the send's state is read while sending
 
 
 class Connection(Protocol):
@@ -98,6 +101,8 @@ class LaneSender:
         self.outage: TransportError | None = None
         self.queue: asyncio.Queue[ClaimedDelivery | None] = asyncio.Queue()
         self.room = asyncio.Event()
+        # Why no further message may begin, found between messages (None: carry on).
+        self.halted: str | None = None
 
     def _ids(self, delivery_id: int | None = None) -> dict[str, int | None]:
         return {
@@ -107,6 +112,8 @@ class LaneSender:
         }
 
     def _interruption(self) -> str | None:
+        if self.halted is not None:
+            return self.halted
         if self.keeper.lost:
             return "lease lost to a takeover"
         if self.parts.should_stop():
@@ -141,8 +148,12 @@ class LaneSender:
                 asyncio.create_task(self._lane(connection, build, recorder))
                 for connection in connections
             ]
-            await self._feed(waited=waited)
-            await asyncio.gather(*lanes)
+            watch = asyncio.create_task(self._watch_send())
+            try:
+                await self._feed(waited=waited)
+                await asyncio.gather(*lanes)
+            finally:
+                watch.cancel()
         finally:
             await asyncio.to_thread(recorder.close)
             await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
@@ -151,6 +162,23 @@ class LaneSender:
             await asyncio.to_thread(self._rest_relay, self.outage)
         elif self.report.stopped_reason is None:
             self.report.stopped_reason = self._interruption()
+
+    async def _watch_send(self) -> None:
+        """A pause, a cancel or a hold stops the lanes within half a second: each finishes
+        the message in flight, and the rest of what was claimed is handed back."""
+        while self.halted is None:
+            await asyncio.sleep(SEND_WATCH_INTERVAL)
+            try:
+                state = await asyncio.to_thread(self._send_state)
+            except Exception:  # noqa: S112 - the claims and recordings report database trouble
+                continue
+            if state is not SendState.ARMED:
+                self.halted = f"the send is {state.value if state else 'gone'}"
+                self.room.set()
+
+    def _send_state(self) -> SendState | None:
+        with self.parts.sessions() as session:
+            return session.scalar(select(Send.state).where(Send.id == self.job.send_id))
 
     def _relay_was_down(self) -> bool:
         with self.parts.sessions() as session:
@@ -236,6 +264,18 @@ class LaneSender:
         return batch
 
     async def _lane(
+        self, connection: Connection, build: BuildMessage, recorder: GroupRecorder
+    ) -> None:
+        try:
+            await self._lane_loop(connection, build, recorder)
+        except BaseException as exc:
+            # The other lanes finish their message in flight; the batch then ends and hands
+            # back what is left, rather than waiting for a lane that is gone.
+            self.halted = self.halted or f"a sending lane failed: {type(exc).__name__}: {exc}"
+            self.room.set()
+            raise
+
+    async def _lane_loop(
         self, connection: Connection, build: BuildMessage, recorder: GroupRecorder
     ) -> None:
         used = False
@@ -384,8 +424,12 @@ class LaneSender:
 
     async def _after(self, delivery: ClaimedDelivery, outcome: Outcome, recorded: bool) -> None:
         if not recorded:
+            # Another worker owns the delivery now: this worker's lease was taken over while
+            # it stalled. It must send nothing more, or it sends its successor's work twice.
+            self.halted = "lease lost to a takeover"
+            self.room.set()
             log.warning(
-                "delivery %s was taken over before its outcome (%s) was recorded",
+                "delivery %s was taken over before its outcome (%s) was recorded; stopping",
                 delivery.delivery_id,
                 outcome.state.value,
                 extra=self._ids(delivery.delivery_id),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,13 +78,16 @@ def hand_back(
     now: datetime,
     detail: str,
     retry_at: datetime | None = None,
+    cancelled: bool = False,
 ) -> int:
     """Return this worker's claimed but untransmitted deliveries, without using an attempt.
 
     With `retry_at` they wait as deferred until then (the relay is down); without it they are
-    pending again at once (a graceful stop).
+    pending again at once (a graceful stop, a pause); of a cancelled send, they are cancelled.
     """
     state = DeliveryState.DEFERRED if retry_at is not None else DeliveryState.PENDING
+    if cancelled:
+        state, retry_at = DeliveryState.CANCELLED, None
     ids = session.scalars(
         update(Delivery)
         .where(
@@ -92,7 +96,12 @@ def hand_back(
             Delivery.state == DeliveryState.SENDING,
             Delivery.lease_owner == owner,
         )
-        .values(state=state, attempts=Delivery.attempts - 1, next_attempt_at=retry_at)
+        .values(
+            state=state,
+            attempts=Delivery.attempts - 1,
+            next_attempt_at=retry_at,
+            finished_at=now if cancelled else None,
+        )
         .returning(Delivery.id)
     ).all()
     if ids:
@@ -204,12 +213,15 @@ class LeaseKeeper:
         self._on_renewal = on_renewal
         self._stop = threading.Event()
         self._lost = threading.Event()
+        self._renewed = time.monotonic()  # the lease was taken just before
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
     @property
     def lost(self) -> bool:
-        """True once a lease was found taken over: send nothing more."""
-        return self._lost.is_set()
+        """True once a lease was found taken over, or has gone unrenewed for as long as it
+        lasts (this process stalled, or the database was out of reach): send nothing more."""
+        overdue = time.monotonic() - self._renewed > self._lease.total_seconds()
+        return self._lost.is_set() or overdue
 
     def hold(self, batch: BatchRef) -> None:
         with self._guard:
@@ -244,6 +256,8 @@ class LeaseKeeper:
                 continue
             with self._guard:
                 missing = (expected & self._held) - held
+            if not missing:
+                self._renewed = time.monotonic()
             if missing:
                 for batch in sorted(missing, key=lambda b: (b.send_id, b.batch_no)):
                     log.error(
