@@ -54,18 +54,9 @@ class ManualClock:
         self._now += timedelta(seconds=seconds)
 
 
-def sleep_until(clock: Clock, instant: datetime, *, at_most: float) -> None:
-    """Sleep until `instant` (or `at_most` seconds), waking early to absorb timer slack."""
-    remaining = (instant - clock.now()).total_seconds()
-    while remaining > 0 and at_most > 0:
-        step = min(remaining, at_most, 0.5)
-        clock.sleep(step)
-        at_most -= step
-        remaining = (instant - clock.now()).total_seconds()
-
-
 async def pause_until(clock: Clock, instant: datetime, *, at_most: float) -> None:
-    """`sleep_until` for an event loop."""
+    """Sleep until `instant` (or `at_most` seconds), in steps, so that a clock that moves
+    (the database's, seen through a measured offset) is followed."""
     remaining = (instant - clock.now()).total_seconds()
     while remaining > 0 and at_most > 0:
         step = min(remaining, at_most, 0.5)

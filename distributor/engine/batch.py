@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from distributor.engine.claims import load_send
+from distributor.engine.connections import BlockingConnection, Connection, ConnectionFactory
 from distributor.engine.db_retry import with_database
 from distributor.engine.dbclock import (
     CorrectedClock,
@@ -27,7 +28,7 @@ from distributor.engine.dbclock import (
 from distributor.engine.dispatch import BatchRef
 from distributor.engine.heartbeats import beat
 from distributor.engine.jobs import BatchJob, BatchReport, BuildMessage, SendingParts
-from distributor.engine.lanes import BlockingConnection, Connection, ConnectionFactory, LaneSender
+from distributor.engine.lanes import LaneSender
 from distributor.engine.leases import (
     LeaseKeeper,
     batch_has_due_work,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,19 +24,20 @@ from distributor.engine.claims import (
     claim_deliveries,
     seconds_until_embargo,
 )
+from distributor.engine.connections import Connection, ConnectionFactory
 from distributor.engine.db_retry import with_database
 from distributor.engine.dbclock import CorrectedClock, read_database_time
 from distributor.engine.dispatch import BatchRef
 from distributor.engine.jobs import BatchJob, BatchReport, BuildMessage, SendingParts
-from distributor.engine.leases import LeaseKeeper, hand_back, take_free_batch
+from distributor.engine.leases import LeaseKeeper, take_free_batch
 from distributor.engine.outcomes import GroupRecorder, Outcome, OutcomeRecorder
-from distributor.engine.relay_health import record_outage, record_recovery, relay_state
+from distributor.engine.relay_health import record_recovery, relay_state, rest_the_relay
 from distributor.engine.retries import judge_failure
 from distributor.errors import RelayUnavailableError, TransportError
 from distributor.models import Send
 from distributor.states import DeliveryState, SendState
 from distributor.suppression import suppress
-from distributor.transport import Envelope, MailTransport
+from distributor.transport import Envelope
 from distributor.vocabulary import SuppressionReason
 
 log = logging.getLogger(__name__)
@@ -49,35 +48,6 @@ FIRST_CHUNK = 20  # a small first claim puts the first messages on the wire soon
 OUTAGE_AFTER = 3
 RECONNECT_PAUSE = 0.5
 SEND_WATCH_INTERVAL = 0.5  # how often the send's state is read while sending
-
-
-class Connection(Protocol):
-    async def open(self) -> None: ...
-
-    async def send(self, envelope: Envelope, *, then: Envelope | None = None) -> str:
-        """Send `envelope`; `then`, if given, is announced to go next (one round trip)."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-ConnectionFactory = Callable[[], Connection]
-
-
-class BlockingConnection:
-    """A blocking MailTransport as one lane's connection (tests, the local catcher)."""
-
-    def __init__(self, transport: MailTransport) -> None:
-        self._transport = transport
-
-    async def open(self) -> None:
-        self._transport.connect()
-
-    async def send(self, envelope: Envelope, *, then: Envelope | None = None) -> str:
-        return self._transport.send(envelope)
-
-    async def close(self) -> None:
-        self._transport.close()  # the next message reconnects
 
 
 class LaneSender:
@@ -466,19 +436,15 @@ class LaneSender:
 
     def _rest_relay(self, error: TransportError) -> None:
         def rest(session: Session) -> None:
-            now = read_database_time(session, self.parts.database_clock)
-            retry_at = record_outage(
-                session, now=now, error=str(error), first_wait=self.parts.relay_first_wait
+            retry_at, handed_back = rest_the_relay(
+                session,
+                now=read_database_time(session, self.parts.database_clock),
+                error=str(error),
+                first_wait=self.parts.relay_first_wait,
+                batches=self.held,
+                owner=self.parts.owner,
             )
-            for batch in self.held:
-                self.report.handed_back += hand_back(
-                    session,
-                    batch=batch,
-                    owner=self.parts.owner,
-                    now=now,
-                    retry_at=retry_at,
-                    detail=f"relay unavailable, not counted as an attempt: {error}",
-                )
+            self.report.handed_back += handed_back
             log.error(
                 "mail relay unavailable (%s); batch handed back until %s",
                 error,

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from distributor.engine.dispatch import BatchRef
+from distributor.engine.leases import hand_back
 from distributor.models import RelayHealth
 
 ROW_ID = 1
@@ -65,6 +67,27 @@ def record_recovery(session: Session, *, now: datetime) -> None:
     )
 
 
-def relay_is_resting(session: Session, *, now: datetime) -> bool:
-    retry_after = session.scalar(select(RelayHealth.retry_after).where(RelayHealth.id == ROW_ID))
-    return retry_after is not None and retry_after > now
+def rest_the_relay(
+    session: Session,
+    *,
+    now: datetime,
+    error: str,
+    first_wait: timedelta,
+    batches: list[BatchRef],
+    owner: str,
+) -> tuple[datetime, int]:
+    """Record an outage and hand this worker's claimed deliveries back until the relay may be
+    tried again, without charging them an attempt; returns that time and how many."""
+    retry_at = record_outage(session, now=now, error=error, first_wait=first_wait)
+    handed_back = sum(
+        hand_back(
+            session,
+            batch=batch,
+            owner=owner,
+            now=now,
+            retry_at=retry_at,
+            detail=f"relay unavailable, not counted as an attempt: {error}",
+        )
+        for batch in batches
+    )
+    return retry_at, handed_back

@@ -18,7 +18,7 @@ from distributor.database import rows_affected
 from distributor.engine.claims import EVENTS, is_due
 from distributor.engine.dispatch import BatchDispatcher, BatchRef
 from distributor.engine.leases import Takeover, take_over_expired_batches
-from distributor.engine.relay_health import relay_is_resting
+from distributor.engine.relay_health import relay_state
 from distributor.models import Delivery, Send, SendBatch
 from distributor.states import UNFINISHED_DELIVERY_STATES, DeliveryState, SendState
 
@@ -227,7 +227,7 @@ def tick(
             extra={"send_id": takeover.batch.send_id, "batch_no": takeover.batch.batch_no},
         )
     with sessions.begin() as session:
-        resting = relay_is_resting(session, now=now)
+        resting = relay_state(session).is_resting(now)
         to_dispatch = (
             []
             if resting
