@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import make_url
 
 from benchmarks.cpu import CpuMeter, service_roles
 from benchmarks.dataset import Dataset
+from distributor.audience_refresh import refresh_audience
 from distributor.contacts_import import import_contacts, parse_contacts_csv
 from distributor.engine.claims import load_send
 from distributor.engine.outcomes import Outcome, OutcomeRecorder
@@ -54,6 +55,8 @@ class ComponentFigures:
     audience_contacts: int = 0
     audience_deliveries: int = 0
     audience_seconds: float | None = None  # schedule_send, rolled back afterwards
+    arming_seconds: float | None = None  # refresh_audience at arming, rolled back afterwards
+    arming_joined: int = 0
     # OutcomeRecorder.record_many with commits of 1 outcome, and of `group` outcomes.
     recording: list[RecordingCost] = field(default_factory=list)
     # A component that could not be measured: its name ("import", "build", "audience") and why.
@@ -110,7 +113,9 @@ def time_builds(rt: Runtime, send_id: int, count: int) -> tuple[int, float, int]
     return len(recipients), time.perf_counter() - started, len(data)
 
 
-def time_audience(rt: Runtime, dataset: Dataset) -> tuple[int, float]:
+def time_audience(rt: Runtime, dataset: Dataset) -> tuple[int, float, float, int]:
+    """Scheduling, then arming with one contact in a hundred joining the lists in between
+    (their deliveries removed before arming, so that arming adds them back)."""
     with rt.sessions() as session:
         now = datetime.now(UTC)
         started = time.perf_counter()
@@ -122,11 +127,23 @@ def time_audience(rt: Runtime, dataset: Dataset) -> tuple[int, float]:
             embargo_zone="Europe/London",
             now=now,
             batch_size=rt.settings.batch_size,
+            again=True,
         )
         session.flush()
-        elapsed = time.perf_counter() - started
+        scheduling = time.perf_counter() - started
+        session.execute(
+            delete(Delivery).where(
+                Delivery.send_id == scheduled.send_id, Delivery.contact_id % 100 == 0
+            )
+        )
+        started = time.perf_counter()
+        change = refresh_audience(
+            session, send_id=scheduled.send_id, now=now, batch_size=rt.settings.batch_size
+        )
+        session.flush()
+        arming = time.perf_counter() - started
         session.rollback()
-    return scheduled.recipients, elapsed
+    return scheduled.recipients, scheduling, arming, change.joined
 
 
 def time_recording(rt: Runtime, send_id: int, count: int, group: int) -> RecordingCost:
@@ -187,7 +204,12 @@ def run_components(
     rt = Runtime(Settings(database_url=dataset.url))
     try:
         try:
-            figures.audience_deliveries, figures.audience_seconds = time_audience(rt, dataset)
+            (
+                figures.audience_deliveries,
+                figures.audience_seconds,
+                figures.arming_seconds,
+                figures.arming_joined,
+            ) = time_audience(rt, dataset)
         except Exception as exc:
             figures.problems["audience"] = _problem(exc)
         try:

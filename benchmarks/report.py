@@ -78,6 +78,7 @@ ROW_NAIVE = "Naive baseline throughput"
 ROW_RATIO = "Throughput ratio, ours / naive"
 ROW_IMPORT = "Contacts imported per second"
 ROW_AUDIENCE = "Audience resolution"
+ROW_ARMING = "Audience at arming"
 ROW_BUILD = "Personalised messages built per second, one core"
 ROW_RECORD = "Recording outcomes"
 REQUIRED_ROWS = (
@@ -296,6 +297,16 @@ def components_section(report: BenchReport) -> list[str]:
                 "`schedule_send` on two overlapping lists: the distinct union, "
                 f"{c.audience_deliveries:,} pending deliveries and their events, batch numbers "
                 "(rolled back afterwards)",
+            ),
+        ],
+        [
+            f"{ROW_ARMING} for {c.audience_contacts:,} contacts",
+            duration(c.arming_seconds),
+            how(
+                "audience",
+                "`refresh_audience`, as the tick runs it when it arms the send: the lists "
+                f"read again, {c.arming_joined:,} contacts who joined since scheduling added "
+                "in new batches, leavers cancelled (rolled back afterwards)",
             ),
         ],
         [

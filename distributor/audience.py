@@ -85,7 +85,12 @@ def audience_ids(choice: AudienceChoice) -> Select[int]:
     return select(Contact.id).select_from(contacts_with_outlets()).where(_chosen(choice))
 
 
-def _chosen(choice: AudienceChoice) -> ColumnElement[bool]:
+def member_ids(choice: AudienceChoice) -> Select[int]:
+    """SELECT every contact on a chosen list or matching a chosen segment, suppressed or not."""
+    return select(Contact.id).select_from(contacts_with_outlets()).where(_on_chosen(choice))
+
+
+def _on_chosen(choice: AudienceChoice) -> ColumnElement[bool]:
     chosen = [compile_filter(f) for f in choice.filters]
     if choice.lists:
         chosen.append(
@@ -94,7 +99,11 @@ def _chosen(choice: AudienceChoice) -> ColumnElement[bool]:
                 ListMembership.list_id.in_([m.id for m in choice.lists]),
             )
         )
-    return and_(or_(*chosen), not_(contact_is_suppressed()))
+    return or_(*chosen)
+
+
+def _chosen(choice: AudienceChoice) -> ColumnElement[bool]:
+    return and_(_on_chosen(choice), not_(contact_is_suppressed()))
 
 
 def count_audience(session: Session, choice: AudienceChoice) -> int:

@@ -217,6 +217,7 @@ class Runtime:
             redispatch_after=timedelta(seconds=self.settings.redispatch_after_seconds),
             max_lateness=timedelta(seconds=self.settings.max_lateness),
             retry_window=timedelta(seconds=self.settings.retry_window_seconds),
+            batch_size=self.settings.batch_size,
         )
 
     def close(self) -> None:

@@ -6,22 +6,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, insert, literal, select, update
+from sqlalchemy.orm import Session, aliased
 
-from distributor.audience import choose_audience, materialise_deliveries
+from distributor.audience import choose_audience, materialise_deliveries, member_ids
 from distributor.database import rows_affected
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
 from distributor.models import Delivery, DeliveryEvent, Send, SendList, SendSegment
 from distributor.releases import check_release_for_sending, get_release
 from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendState
 
+# A contact with a delivery of the release in one of these states has it, or will have it.
+REPEATED_STATES = (
+    DeliveryState.PENDING,
+    DeliveryState.SENDING,
+    DeliveryState.SENT,
+    DeliveryState.DEFERRED,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ScheduledSend:
     send_id: int
+    # An estimate: the audience is resolved again from the lists when the send is armed.
     recipients: int
     embargo_at: datetime
+    # On a chosen list or segment, but suppressed or forgotten: they will not be sent it.
+    left_out: int = 0
 
 
 def schedule_send(
@@ -34,10 +45,13 @@ def schedule_send(
     embargo_zone: str,
     now: datetime,
     batch_size: int,
+    again: bool = False,
 ) -> ScheduledSend:
     """Create the send and one pending delivery per distinct contact in the chosen audience.
 
-    The audience is the union of the lists and segments, minus suppressed addresses.
+    The audience is the union of the lists and segments, minus suppressed addresses, as it
+    stands now; arming brings it up to date just before the lift. A contact who already has
+    this release (sent, or waiting in another send) is refused unless `again` is given.
     """
     if embargo_at.tzinfo is None:
         raise InvalidEmbargoError("the embargo instant must be timezone-aware")
@@ -68,8 +82,42 @@ def schedule_send(
             "the chosen lists and segments have no contacts that may be mailed "
             "(suppressed addresses are left out); add contacts before scheduling"
         )
+    if not again:
+        _refuse_repeats(session, send_id=send.id, release_id=release.id)
+    send.estimated_recipients = recipients
+    left_out = (
+        session.scalar(select(func.count()).select_from(member_ids(choice).subquery())) or 0
+    ) - recipients
     _record_events(session, send_id=send.id, state=DeliveryState.PENDING, at=now)
-    return ScheduledSend(send_id=send.id, recipients=recipients, embargo_at=embargo_at)
+    return ScheduledSend(
+        send_id=send.id, recipients=recipients, embargo_at=embargo_at, left_out=left_out
+    )
+
+
+def _refuse_repeats(session: Session, *, send_id: int, release_id: int) -> None:
+    earlier = aliased(Delivery)
+    repeats = (
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.send_id == send_id,
+                exists().where(
+                    earlier.contact_id == Delivery.contact_id,
+                    earlier.send_id != send_id,
+                    earlier.state.in_(REPEATED_STATES),
+                    earlier.send_id.in_(select(Send.id).where(Send.release_id == release_id)),
+                ),
+            )
+        )
+        or 0
+    )
+    if repeats:
+        raise InvalidStateError(
+            f"{repeats} contact(s) of this audience already have release {release_id}, sent or "
+            "waiting in another send; nothing was scheduled. Cancel the other send first, or "
+            "pass --again to send it to them a second time"
+        )
 
 
 def _record_events(

@@ -29,6 +29,11 @@ class SendStatus:
     # The delivery that has waited longest (pending or deferred) and since when.
     oldest_waiting_since: datetime | None = None
     failures_by_reason: list[tuple[str, int]] = field(default_factory=list)
+    # The audience counted at scheduling, and as resolved at arming (None until armed).
+    estimated_recipients: int | None = None
+    armed_recipients: int | None = None
+    joined_at_arming: int | None = None
+    left_at_arming: int | None = None
 
     @property
     def total(self) -> int:
@@ -104,6 +109,10 @@ def send_statuses(session: Session, send_id: int | None = None) -> list[SendStat
             next_retry_at=waiting.get(send.id, (None, None))[0],
             oldest_waiting_since=waiting.get(send.id, (None, None))[1],
             failures_by_reason=failures[send.id][:10],
+            estimated_recipients=send.estimated_recipients,
+            armed_recipients=send.armed_recipients,
+            joined_at_arming=send.joined_at_arming,
+            left_at_arming=send.left_at_arming,
         )
         for send, headline in sends
     ]

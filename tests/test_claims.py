@@ -48,6 +48,7 @@ def scheduled_send(rt: Runtime, count: int, *, batch_size: int = 1000) -> int:
             embargo_zone="UTC",
             now=NOW,
             batch_size=batch_size,
+            again=True,  # several sends of one release, on purpose
         ).send_id
 
 
@@ -61,6 +62,7 @@ def schedule_again(rt: Runtime, release_id: int) -> int:
             embargo_zone="UTC",
             now=NOW,
             batch_size=1000,
+            again=True,  # several sends of one release, on purpose
         ).send_id
 
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
-from distributor.lists import add_to_list, create_list
+from distributor.lists import add_to_list, create_list, remove_from_list
 from distributor.migrate import upgrade
 from distributor.processes import ManagedProcess
 from distributor.releases import create_release
@@ -21,6 +21,7 @@ from distributor.scheduling import cancel_send, schedule_send
 from distributor.settings import Settings
 from distributor.states import DeliveryState, SendState
 from distributor.status import send_statuses
+from distributor.suppression import SuppressionReason, suppress
 from tests.conftest import SAMPLE_DRAFT, now, seconds_from_now
 from tests.support.services import fresh_postgres_database, fresh_redis_queue
 from tests.support.smtp import RecordingSMTPServer
@@ -180,6 +181,46 @@ def test_two_schedulers_still_send_one_message_each(
     wait_for_send_state(rt, send_id, SendState.COMPLETED, timeout=60)
     assert_each_got_one_after(smtp_server, emails, embargo_ts)
     assert delivery_counts(rt, send_id) == {DeliveryState.SENT: 60}
+
+
+def test_the_release_goes_to_the_lists_as_they_stand_at_the_lift(
+    stack_runtime: Runtime, smtp_server: RecordingSMTPServer, processes: Start
+) -> None:
+    # Given a send scheduled while nothing runs
+    rt = stack_runtime
+    release_id, emails = audience(rt, 30)
+    send_id, embargo_ts = schedule(rt, release_id, 4)
+    # When, before the lift, a journalist joins a list, one is taken off both lists and one
+    # unsubscribes
+    joiner = "newcomer@desk9.example.org"
+    leaver, unsubscriber = emails[0], emails[-1]
+    with rt.sessions.begin() as session:
+        import_contacts(
+            session,
+            ParsedContacts(rows=[ContactRow(line=2, email=joiner, name="New Comer")]),
+            now=now(),
+        )
+        add_to_list(session, "Crime", [joiner])
+        remove_from_list(session, "Home affairs", [leaver])
+        remove_from_list(session, "Crime", [leaver])
+        suppress(
+            session,
+            email=unsubscriber,
+            reason=SuppressionReason.UNSUBSCRIBED,
+            source="test",
+            now=now(),
+        )
+    processes("worker", rt.settings, concurrency=2)
+    processes("scheduler", rt.settings)
+    wait_for_send_state(rt, send_id, SendState.COMPLETED, timeout=60)
+    # Then the newcomer gets it, the leaver and the unsubscriber do not, and each says why
+    expected = [e for e in emails if e not in (leaver, unsubscriber)] + [joiner]
+    assert_each_got_one_after(smtp_server, expected, embargo_ts)
+    assert delivery_counts(rt, send_id) == {
+        DeliveryState.SENT: 29,
+        DeliveryState.CANCELLED: 1,
+        DeliveryState.SUPPRESSED: 1,
+    }
 
 
 def purge_queue(settings: Settings) -> int:

@@ -356,6 +356,7 @@ class EngineMachine(RuleBasedStateMachine):
                     embargo_zone="Europe/London",
                     now=now,
                     batch_size=batch_size,
+                    again=True,  # several sends of one release, on purpose
                 )
         except NotFoundError:
             assert not mailable

@@ -62,6 +62,7 @@ def schedule(rt: Runtime, release_id: int, embargo_at: datetime = EMBARGO) -> in
             embargo_zone="UTC",
             now=NOW,
             batch_size=20,
+            again=True,  # several sends of one release, on purpose
         ).send_id
 
 

@@ -72,6 +72,7 @@ def schedule(
             embargo_zone="Europe/London",
             now=NOW,
             batch_size=batch_size,
+            again=True,  # several sends of one release, on purpose
         )
     return scheduled.send_id
 
@@ -144,6 +145,7 @@ def test_a_journalist_on_three_lists_gets_one_pending_delivery(runtime: Runtime)
             embargo_zone="Europe/London",
             now=NOW,
             batch_size=20,
+            again=True,  # several sends of one release, on purpose
         )
 
     assert scheduled.recipients == 10

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from distributor.cli import release_views
 from distributor.cli.context import runtime
 from distributor.cli.release_files import read_release
 from distributor.embargo import resolve_embargo
@@ -13,6 +14,7 @@ from distributor.releases import content_of, create_release, get_release
 from distributor.scheduling import cancel_release, schedule_send
 
 app = typer.Typer(help="Releases and their sends.", no_args_is_help=True)
+release_views.register(app)
 
 
 @app.command()
@@ -117,8 +119,15 @@ def schedule(
     segment: list[str] = typer.Option(
         [], help="Segment(s) to send to; repeat for several. Combine freely with --to."
     ),
+    again: bool = typer.Option(
+        False, "--again", help="Also send to contacts who already have this release."
+    ),
 ) -> None:
-    """Schedule a release to lists and segments; it goes out at the embargo instant."""
+    """Schedule a release to lists and segments; it goes out at the embargo instant.
+
+    The lists and segments are read again just before the lift: contacts added to them by
+    then get the release, and contacts taken off them do not.
+    """
     with runtime() as rt, rt.sessions.begin() as session:
         now = rt.clock.now()
         embargo_at = resolve_embargo(embargo, tz, now=now)
@@ -131,11 +140,19 @@ def schedule(
             embargo_zone=tz,
             now=now,
             batch_size=rt.settings.batch_size,
+            again=again,
         )
     typer.echo(
-        f"scheduled send {scheduled.send_id}: {scheduled.recipients} recipient(s) at "
-        f"{embargo} {tz} ({embargo_at:%Y-%m-%d %H:%M} UTC)"
+        f"scheduled send {scheduled.send_id}: {scheduled.recipients} recipient(s) as the lists "
+        f"stand now, at {embargo} {tz} ({embargo_at:%Y-%m-%d %H:%M} UTC); the lists are read "
+        "again just before the lift"
     )
+    if scheduled.left_out:
+        typer.secho(
+            f"warning: {scheduled.left_out} contact(s) on these lists and segments will not be "
+            "sent it: their addresses are suppressed or the people asked to be forgotten",
+            err=True,
+        )
 
 
 @app.command()

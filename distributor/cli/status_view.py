@@ -63,7 +63,37 @@ def health_lines(processes: list[ProcessHealth], relay: RelayState, *, now: date
 
 def _embargo(s: SendStatus) -> str:
     local = s.embargo_at.astimezone(ZoneInfo(s.embargo_zone))
-    return f"{local:%Y-%m-%d %H:%M:%S} {s.embargo_zone} ({s.embargo_at:%H:%M:%S} UTC)"
+    return f"{local:%Y-%m-%d %H:%M:%S} {s.embargo_zone} ({s.embargo_at:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def until(then: datetime, now: datetime) -> str:
+    """'in 2 d 3 h', 'in 4 min 10 s', or 'lifted 5 min ago'."""
+    seconds = (then - now).total_seconds()
+    span = abs(seconds)
+    days, rest = divmod(int(span), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days} d {hours} h"
+    elif hours:
+        text = f"{hours} h {minutes} min"
+    elif minutes:
+        text = f"{minutes} min {secs} s"
+    else:
+        text = f"{span:.1f} s"
+    return f"in {text}" if seconds > 0 else f"lifted {text} ago"
+
+
+def _audience(s: SendStatus) -> str | None:
+    if s.estimated_recipients is None:
+        return None
+    text = f"  audience: {s.estimated_recipients} when scheduled (an estimate)"
+    if s.armed_recipients is None:
+        return text + "; resolved again from the lists when the send is armed"
+    return (
+        text + f"; {s.armed_recipients} at arming "
+        f"({s.joined_at_arming or 0} joined, {s.left_at_arming or 0} left the lists since)"
+    )
 
 
 def status_lines(s: SendStatus, *, now: datetime, detailed: bool) -> list[str]:
@@ -79,6 +109,10 @@ def status_lines(s: SendStatus, *, now: datetime, detailed: bool) -> list[str]:
     if not detailed:
         return lines
     lines.append(f"  headline: {s.headline}")
+    lines.append(f"  embargo: {until(s.embargo_at, now)}")
+    audience = _audience(s)
+    if audience:
+        lines.append(audience)
     if s.first_sent_at and s.last_sent_at:
         first = (s.first_sent_at - s.embargo_at).total_seconds()
         last = (s.last_sent_at - s.embargo_at).total_seconds()

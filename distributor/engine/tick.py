@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from distributor.audience_refresh import refresh_audience
 from distributor.database import rows_affected
 from distributor.engine.claims import EVENTS, is_due
 from distributor.engine.dispatch import BatchDispatcher, BatchRef
@@ -36,6 +37,8 @@ class SchedulerPolicy:
     max_lateness: timedelta = timedelta(minutes=15)
     # Deferred deliveries still failing this long after their first attempt fail for good.
     retry_window: timedelta = timedelta(hours=2)
+    # Deliveries per batch for contacts who join the audience between scheduling and arming.
+    batch_size: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,12 @@ def hold_late_sends(session: Session, *, now: datetime, max_lateness: timedelta)
     return held
 
 
-def arm_due_sends(session: Session, *, now: datetime, lead: timedelta) -> list[int]:
-    """Move scheduled sends whose embargo is within `lead` to ARMED; returns their ids."""
+def arm_due_sends(
+    session: Session, *, now: datetime, lead: timedelta, batch_size: int = 500
+) -> list[int]:
+    """Move scheduled sends whose embargo is within `lead` to ARMED, with their audience as
+    it stands now (in the same transaction, so only the scheduler that armed it resolves it);
+    returns their ids."""
     due = session.scalars(
         select(Send.id)
         .where(Send.state == SendState.SCHEDULED, Send.embargo_at <= now + lead)
@@ -102,6 +109,7 @@ def arm_due_sends(session: Session, *, now: datetime, lead: timedelta) -> list[i
             .values(state=SendState.ARMED, armed_at=now)
         )
         if rows_affected(claimed) == 1:
+            refresh_audience(session, send_id=send_id, now=now, batch_size=batch_size)
             armed.append(send_id)
             log.info("send armed", extra={"send_id": send_id})
     return armed
@@ -215,7 +223,7 @@ def tick(
 ) -> TickReport:
     with sessions.begin() as session:
         held = hold_late_sends(session, now=now, max_lateness=policy.max_lateness)
-        armed = arm_due_sends(session, now=now, lead=policy.arm_lead)
+        armed = arm_due_sends(session, now=now, lead=policy.arm_lead, batch_size=policy.batch_size)
     with sessions.begin() as session:
         takeovers = take_over_expired_batches(session, now=now)
         expired = expire_stale_deferrals(session, now=now, window=policy.retry_window)

@@ -36,6 +36,8 @@ class Release(Base):
     template: Mapped[str] = mapped_column(String(100), default="release")
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_at: Mapped[datetime]
+    # When its text was last replaced (before anything went out).
+    edited_at: Mapped[datetime | None]
 
     # Loaded with the release, so that a send's snapshot carries everything it renders.
     organisation: Mapped[Organisation | None] = relationship(lazy="selectin")

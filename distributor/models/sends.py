@@ -30,6 +30,12 @@ class Send(Base):
     hold_reason: Mapped[str | None] = mapped_column(Text)
     # Set when an admin resumed the send: it may then go out however late it is.
     resumed_at: Mapped[datetime | None]
+    # The audience is counted when the send is scheduled (an estimate: lists keep changing)
+    # and resolved again when it is armed, from the lists and segments as they stand then.
+    estimated_recipients: Mapped[int | None]
+    armed_recipients: Mapped[int | None]
+    joined_at_arming: Mapped[int | None]
+    left_at_arming: Mapped[int | None]
 
 
 class SendList(Base):

@@ -148,6 +148,29 @@ def create_release(
     on_warning: Warn | None = None,
 ) -> Release:
     """Check the draft, render it through its templates, then store it."""
+    release = checked_release(
+        session,
+        draft,
+        now=now,
+        setup=setup,
+        max_asset_bytes=max_asset_bytes,
+        on_warning=on_warning,
+    )
+    session.add(release)
+    session.flush()
+    return release
+
+
+def checked_release(
+    session: Session,
+    draft: ReleaseDraft,
+    *,
+    now: datetime,
+    setup: RenderSetup | None = None,
+    max_asset_bytes: int = DEFAULT_MAX_ASSET_BYTES,
+    on_warning: Warn | None = None,
+) -> Release:
+    """A release built from the draft once it is checked and renders; not yet stored."""
     problems = draft_problems(draft, max_asset_bytes=max_asset_bytes)
     if problems:
         raise InvalidReleaseError(problems)
@@ -185,8 +208,6 @@ def create_release(
         _asset("attachment", n, f.filename, f.content_type, f.data)
         for n, f in enumerate(draft.attachments, start=len(draft.images))
     ]
-    session.add(release)
-    session.flush()
     return release
 
 

@@ -126,6 +126,7 @@ def schedule(
             embargo_zone="Europe/London",
             now=now,
             batch_size=batch_size,
+            again=True,  # several sends of one release, on purpose
         ).send_id
 
 
