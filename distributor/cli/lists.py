@@ -3,6 +3,7 @@ from __future__ import annotations
 import typer
 
 from distributor.cli.context import runtime
+from distributor.cli.output import JSON_HELP, emit_json
 from distributor.errors import DistributorError
 from distributor.lists import (
     add_matching_to_list,
@@ -64,16 +65,24 @@ def delete(name: str) -> None:
 
 
 @app.command()
-def members(name: str) -> None:
+def members(name: str, as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Everyone on a list."""
     with runtime() as rt, rt.sessions() as session:
-        for email, person in list_members(session, name):
-            typer.echo(f"{email}  {person}".rstrip())
+        people = list_members(session, name)
+    if as_json:
+        emit_json([{"email": email, "name": person} for email, person in people])
+        return
+    for email, person in people:
+        typer.echo(f"{email}  {person}".rstrip())
 
 
 @app.command()
-def show() -> None:
+def show(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Every list with its number of contacts."""
     with runtime() as rt, rt.sessions() as session:
-        for name, size in list_sizes(session):
-            typer.echo(f"{size:>8}  {name}")
+        sizes = list_sizes(session)
+    if as_json:
+        emit_json([{"name": name, "contacts": size} for name, size in sizes])
+        return
+    for name, size in sizes:
+        typer.echo(f"{size:>8}  {name}")

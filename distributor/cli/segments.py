@@ -8,6 +8,7 @@ from distributor.actors import Role
 from distributor.audience import choose_audience, count_audience, stream_audience
 from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.context import runtime
+from distributor.cli.output import JSON_HELP, emit_json
 from distributor.errors import DistributorError
 from distributor.segments.store import (
     SegmentPreview,
@@ -38,10 +39,15 @@ def _show(preview: SegmentPreview) -> None:
 def preview(
     filter_text: str = typer.Argument(..., metavar="FILTER"),
     sample: int = typer.Option(10, min=0, help="How many matching contacts to list."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """How many contacts a filter matches now, and a sample of them."""
     with runtime() as rt, rt.sessions() as session:
-        _show(preview_filter(session, filter_text, sample_size=sample))
+        found = preview_filter(session, filter_text, sample_size=sample)
+    if as_json:
+        emit_json(found)
+        return
+    _show(found)
 
 
 @app.command()
@@ -70,19 +76,36 @@ def save(
 
 
 @app.command()
-def show() -> None:
+def show(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Every segment with its filter and how many contacts it reaches now."""
     with runtime() as rt, rt.sessions() as session:
-        for segment in list_segments(session):
-            reach = count_audience(session, choose_audience(session, segment_names=[segment.name]))
-            typer.echo(f"{reach:>8}  {segment.name}: {segment.filter_text}")
+        segments = [
+            (
+                segment.name,
+                segment.filter_text,
+                count_audience(session, choose_audience(session, segment_names=[segment.name])),
+            )
+            for segment in list_segments(session)
+        ]
+    if as_json:
+        emit_json(
+            [{"name": name, "filter": text, "reach": reach} for name, text, reach in segments]
+        )
+        return
+    for name, text, reach in segments:
+        typer.echo(f"{reach:>8}  {name}: {text}")
 
 
 @app.command()
-def members(name: str) -> None:
+def members(name: str, as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Everyone a segment reaches now (suppressed addresses left out)."""
     with runtime() as rt, rt.sessions() as session:
         choice = choose_audience(session, segment_names=[name])
+        if as_json:
+            emit_json(
+                [{"email": m.email, "name": m.name} for m in stream_audience(session, choice)]
+            )
+            return
         for member in stream_audience(session, choice):
             typer.echo(f"{member.email}  {member.name}".rstrip())
 

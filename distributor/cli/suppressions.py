@@ -7,6 +7,7 @@ import typer
 from distributor.actors import Role
 from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.context import runtime
+from distributor.cli.output import JSON_HELP, emit_json
 from distributor.suppression import (
     SuppressionReason,
     is_suppressed,
@@ -67,12 +68,20 @@ def check(email: str) -> None:
 
 
 @app.command()
-def show(reason: SuppressionReason | None = typer.Option(None, help="Only this reason.")) -> None:
+def show(
+    reason: SuppressionReason | None = typer.Option(None, help="Only this reason."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
     """Every suppressed address, newest first; forgotten people show as a hash only."""
     with runtime() as rt, rt.sessions() as session:
-        for entry in list_suppressions(session, reason=reason):
-            who = entry.email or "(forgotten: address erased)"
-            typer.echo(
-                f"{entry.created_at:%Y-%m-%d %H:%M}  {entry.reason.value:<14}  {who}  "
-                f"{entry.source}" + (f"  ({entry.note})" if entry.note else "")
-            )
+        entries = list_suppressions(session, reason=reason)
+    if as_json:
+        # A forgotten person's entry has "email": null: only the hash of it is left.
+        emit_json(entries)
+        return
+    for entry in entries:
+        who = entry.email or "(forgotten: address erased)"
+        typer.echo(
+            f"{entry.created_at:%Y-%m-%d %H:%M}  {entry.reason.value:<14}  {who}  "
+            f"{entry.source}" + (f"  ({entry.note})" if entry.note else "")
+        )
