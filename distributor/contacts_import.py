@@ -14,7 +14,7 @@ from typing import TextIO
 from sqlalchemy.orm import Session
 
 from distributor.contacts.addresses import normalise_email
-from distributor.contacts.importing import FORGOTTEN_NOTICE, ImportReport
+from distributor.contacts.importing import FORGOTTEN_NOTICE, ImportReport, NoValidRowError
 from distributor.contacts.reading import read_csv
 from distributor.contacts.records import ContactRow, RowProblem, validate_record
 from distributor.contacts.upsert import (
@@ -44,12 +44,13 @@ class ParsedContacts:
     problems: list[str] = field(default_factory=list)
     columns: frozenset[str] = LEGACY_COLUMNS
     ignored_columns: tuple[str, ...] = ()
+    description: str = ""  # how the CSV was read, as ImportReport.description
 
 
 def parse_contacts_csv(stream: TextIO, *, source: str = "") -> ParsedContacts:
     """Check every row; problems name the line a row starts on (the header is line 1)."""
     reading = read_csv(stream)
-    parsed = ParsedContacts(problems=list(reading.header_problems))
+    parsed = ParsedContacts(problems=list(reading.header_problems), description=reading.description)
     if reading.header_problems:
         return parsed
     first_line_of: dict[str, int] = {}
@@ -78,9 +79,14 @@ def parse_contacts_csv(stream: TextIO, *, source: str = "") -> ParsedContacts:
 def import_contacts(
     session: Session, parsed: ParsedContacts, *, now: datetime, skip_invalid: bool = False
 ) -> ImportReport:
-    """Upsert the parsed rows keyed on the address; refuses everything if any row was bad."""
+    """Upsert the parsed rows keyed on the address; refuses everything if any row was bad.
+
+    With skip_invalid the valid rows are stored, unless there is none: then nothing is.
+    """
     if parsed.problems and not skip_invalid:
         raise ImportRejectedError(parsed.problems)
+    if parsed.problems and not parsed.rows:
+        raise NoValidRowError(parsed.problems)
     # The last row for an address wins, as a later line of a file would.
     rows = list({row.key: row for row in parsed.rows}.values())
     created = updated = 0
@@ -102,4 +108,5 @@ def import_contacts(
         forgotten=forgotten,
         ignored_columns=parsed.ignored_columns,
         problem_count=len(parsed.problems),
+        description=parsed.description,
     )

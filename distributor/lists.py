@@ -10,16 +10,25 @@ from sqlalchemy import Table, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from distributor.contacts.addresses import lenient_email_key
+from distributor.contacts.records import column_width
 from distributor.errors import DistributorError, InvalidStateError, NotFoundError
 from distributor.models import Contact, ListMembership, MediaList, SendList
 from distributor.segments.compiler import matching_contact_ids
 from distributor.segments.parser import parse_filter
+from distributor.visible_text import check_visible
+
+MAX_LIST_NAME_LENGTH = column_width(MediaList, "name")
 
 
 def create_list(session: Session, name: str, *, now: datetime) -> MediaList:
     name = name.strip()
     if not name:
         raise DistributorError("a media list needs a name")
+    check_visible(name, field="list name")
+    if len(name) > MAX_LIST_NAME_LENGTH:
+        raise DistributorError(
+            f"the list name is {len(name)} characters long; keep it to {MAX_LIST_NAME_LENGTH}"
+        )
     if session.scalar(select(MediaList).where(MediaList.name == name)) is not None:
         raise DistributorError(f"a media list named {name!r} exists already")
     media_list = MediaList(name=name, created_at=now)

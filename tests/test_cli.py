@@ -71,7 +71,7 @@ def ok(data_dir: Path, *args: str) -> str:
     return result.stdout
 
 
-def fails(data_dir: Path, *args: str, code: int = 2) -> str:
+def fails(data_dir: Path, *args: str, code: int = 1) -> str:
     """The error text of a command that must fail cleanly: `error: ...` on stderr only."""
     result = run(data_dir, *args)
     assert result.returncode == code, (result.stdout, result.stderr)
@@ -136,8 +136,7 @@ def test_import_list_create_schedule_status_cancel(tmp_path: Path) -> None:
     status = ok(data, "status")
     assert f"send {send_id} (release {release_id}, scheduled)" in status
     # The embargo in the zone it was scheduled in, and in UTC.
-    utc_time = EMBARGO_UTC.split()[1]
-    assert f"embargo {EMBARGO}:00 Europe/London ({utc_time}:00 UTC): pending 3" in status
+    assert f"embargo {EMBARGO}:00 Europe/London ({EMBARGO_UTC}:00 UTC): pending 3" in status
 
     cancelled = ok(data, "release", "cancel", release_id)
     assert f"cancelled send {send_id}: 3 delivery(ies) will not be sent" in cancelled

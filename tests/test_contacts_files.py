@@ -263,13 +263,19 @@ def test_a_forgotten_address_in_a_file_is_left_out(runtime: Runtime, tmp_path: P
     assert "例え" not in export(runtime, FileFormat.JSON)
 
 
-def test_a_file_that_is_not_utf8_is_refused_whole(runtime: Runtime, tmp_path: Path) -> None:
+def test_a_file_that_is_not_utf8_is_refused_naming_the_line(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    # The bad byte lies far past the first chunk the file is decoded in.
+    rows = "".join(f"p{i}@example.com,P {i}\n" for i in range(5000))
     path = tmp_path / "latin1.csv"
-    path.write_bytes(
-        ("email,name\n" + "a@example.com,A\n" * 5000 + "z@example.com,Zoë\n").encode("latin-1")
-    )
-    with pytest.raises(DistributorError, match="not UTF-8"):
+    path.write_bytes(("email,name\n" + rows + "z@example.com,Zoë\n").encode("latin-1"))
+    with pytest.raises(ImportRejectedError) as caught:
         run_import(runtime, path)
+    assert caught.value.problems == [
+        "line 5002: cannot read the name: the byte 0xEB at character 3 is not UTF-8; save the "
+        'file as UTF-8 (a spreadsheet calls it "CSV UTF-8") and import again'
+    ]
     assert count(runtime) == 0
 
 

@@ -16,6 +16,7 @@ from distributor.contacts_import import (
     import_contacts,
     parse_contacts_csv,
 )
+from distributor.contacts.importing import NoValidRowError
 from distributor.errors import ImportRejectedError
 from distributor.lists import add_to_list, create_list
 from distributor.models import Contact, ListMembership, Outlet
@@ -177,9 +178,10 @@ def test_skip_invalid_imports_the_good_rows_and_reports_the_bad(runtime: Runtime
     }
 
 
-def test_skip_invalid_with_nothing_valid_imports_nothing(runtime: Runtime) -> None:
-    report = import_text(runtime, "email,name\nbroken,Bob\n,Nobody\n", skip_invalid=True)
-    assert (report.created, report.updated, len(report.skipped)) == (0, 0, 2)
+def test_skip_invalid_with_nothing_valid_is_refused(runtime: Runtime) -> None:
+    with pytest.raises(NoValidRowError) as caught:
+        import_text(runtime, "email,name\nbroken,Bob\n,Nobody\n", skip_invalid=True)
+    assert [p.split(":")[0] for p in caught.value.problems] == ["line 2", "line 3"]
     assert contact_count(runtime) == 0
 
 
@@ -343,6 +345,10 @@ def test_random_csv_is_rejected_cleanly_or_imported_whole(
             import_text(runtime, text, skip_invalid=skip_invalid)
         except ImportRejectedError as exc:
             assert not skip_invalid
+            assert exc.problems == parsed.problems != []
+            assert contact_count(runtime) == 0
+        except NoValidRowError as exc:
+            assert skip_invalid and not parsed.rows
             assert exc.problems == parsed.problems != []
             assert contact_count(runtime) == 0
         else:

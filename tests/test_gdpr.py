@@ -57,6 +57,7 @@ def ann_with_history(rt: Runtime) -> tuple[int, int]:
                 embargo_zone="UTC",
                 now=NOW,
                 batch_size=10,
+                again=True,  # two sends of one release, on purpose
             ).send_id
             for hours in (1, 2)
         ]

@@ -15,8 +15,13 @@ from distributor.cli.context import runtime
 from distributor.cli.progress import FileProgress
 from distributor.contacts.editing import set_contact_flags, set_outlet_flags
 from distributor.contacts.exporting import export_contacts
-from distributor.contacts.importing import ImportOptions, format_for, import_contacts_file
-from distributor.contacts.reading import FileFormat
+from distributor.contacts.importing import (
+    ImportOptions,
+    file_label,
+    format_for,
+    import_contacts_file,
+)
+from distributor.contacts.reading import LONE_SURROGATE, FileFormat, csv_delimiter
 from distributor.errors import DistributorError
 from distributor.gdpr import export_personal_data, forget, not_mailed_since
 from distributor.segments.parser import parse_filter
@@ -49,19 +54,45 @@ def import_(
     map_: list[str] = typer.Option(
         [], "--map", help="COLUMN=FIELD: read a differently named column; repeat for several."
     ),
+    delimiter: str | None = typer.Option(
+        None,
+        help="The CSV separator: a character, or comma, semicolon or tab. Default: the one a "
+        "first line sep=X names, else detected from the header (comma, semicolon or tab).",
+    ),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Keep CSV cells exactly as written: do not remove the ' before = + - @ that "
+        "protects a formula-like cell.",
+    ),
     dry_run: bool = typer.Option(False, help="Check and count, but store nothing."),
-    skip_invalid: bool = typer.Option(False, help="Import the valid rows and report the rest."),
+    skip_invalid: bool = typer.Option(
+        False,
+        help="Import the valid rows and report the rest by line; fails if no row is valid.",
+    ),
     source: str | None = typer.Option(None, help="Where the data came from (default: the file)."),
     legal_basis: LegalBasis = typer.Option(
         LegalBasis.LEGITIMATE_INTEREST, help="For rows that name none."
     ),
 ) -> None:
-    """Add or update contacts, keyed on the address; nothing is imported if any row is bad."""
+    """Add or update contacts, keyed on the address; nothing is imported if any row is bad.
+
+    The file is read exactly: a row with more or fewer fields than the header, a quote that
+    is never closed, a JSON object naming a key twice, text that is not UTF-8 (a UTF-8 BOM is
+    fine), or a name, outlet, role, region or beat holding invisible or text-direction
+    characters is a problem reported by its line.
+
+    A CSV cell that starts with ' followed by =, +, -, @, a tab or a carriage return loses
+    that ': it is how `contacts export` and spreadsheets keep such a cell from running as a
+    formula. Pass --raw to keep every cell as written.
+    """
     options = ImportOptions(
         format=file_format,
         mapping=_mapping(map_),
         dry_run=dry_run,
         skip_invalid=skip_invalid,
+        delimiter=csv_delimiter(delimiter) if delimiter is not None else None,
+        raw_cells=raw,
         source=source,
         legal_basis=legal_basis,
     )
@@ -69,6 +100,7 @@ def import_(
         report = import_contacts_file(
             session, file, now=rt.clock.now(), options=options, progress=progress.callback
         )
+    typer.echo(f"read {file_label(file)} as {report.description}")
     verb = "would import" if report.dry_run else "imported"
     typer.echo(f"{verb} {report.created} new and updated {report.updated} contact(s)")
     if report.forgotten:
@@ -90,21 +122,36 @@ def export(
     where: str | None = typer.Option(
         None, help='Only contacts matching a filter, e.g. country = "GB".'
     ),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Write CSV cells exactly as stored, without the ' that keeps a spreadsheet from "
+        "running a cell as a formula (for programs, not spreadsheets).",
+    ),
 ) -> None:
-    """Write contacts as CSV or JSON that `contacts import` reads back."""
+    """Write contacts as CSV or JSON that `contacts import` reads back.
+
+    A CSV cell that starts with =, +, -, @, a tab or a carriage return would run as a formula
+    when the file is opened in a spreadsheet; it is written with a ' in front, which the
+    spreadsheet shows as text and `contacts import` removes again. --raw writes cells as
+    stored; JSON is always written as stored.
+    """
     chosen = file_format or (FileFormat.CSV if str(file) == "-" else format_for(file))
     condition = parse_filter(where) if where else None
     with runtime() as rt, rt.sessions() as session:
         if str(file) == "-":
-            written = export_contacts(session, sys.stdout, file_format=chosen, where=condition)
+            written = export_contacts(
+                session, sys.stdout, file_format=chosen, where=condition, raw=raw
+            )
             return
         try:
             stream: TextIO = file.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise DistributorError(f"cannot write {file}: {exc.strerror or exc}") from exc
         with stream:
-            written = export_contacts(session, stream, file_format=chosen, where=condition)
-    typer.echo(f"exported {written} contact(s) to {file}")
+            written = export_contacts(session, stream, file_format=chosen, where=condition, raw=raw)
+    # A path whose bytes are not UTF-8 would not print.
+    typer.echo(f"exported {written} contact(s) to {LONE_SURROGATE.sub(chr(0xFFFD), str(file))}")
 
 
 def _flag_option(name: str, help_text: str) -> bool | None:

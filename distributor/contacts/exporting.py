@@ -1,6 +1,11 @@
 """Writing contacts back out as CSV or JSON, streamed, in the shape the importer reads.
 
 An exported file imported into an empty database gives the same contacts again.
+
+A CSV export is opened in spreadsheets, where a cell such as =HYPERLINK(...) in a name that
+came from outside would run as a formula. Such cells get a ' in front, which spreadsheets
+show as text and the importer removes again (`reading.protect_cell`, `unprotect_cell`); a
+raw export writes every cell as stored.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any, TextIO
 from sqlalchemy import ColumnElement, Select, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from distributor.contacts.reading import FileFormat
+from distributor.contacts.reading import FileFormat, protect_cell
 from distributor.contacts.records import BEAT_SEPARATOR, COLUMNS
 from distributor.models import Contact, ContactBeat, Outlet
 from distributor.segments.compiler import compile_filter, contacts_with_outlets
@@ -75,16 +80,24 @@ def iter_contacts(session: Session, *, where: Filter | None = None) -> Iterator[
 
 
 def export_contacts(
-    session: Session, stream: TextIO, *, file_format: FileFormat, where: Filter | None = None
+    session: Session,
+    stream: TextIO,
+    *,
+    file_format: FileFormat,
+    where: Filter | None = None,
+    raw: bool = False,
 ) -> int:
-    """Write contacts to `stream`; returns how many. JSON is an array, one contact a line."""
+    """Write contacts to `stream`; returns how many. JSON is an array, one contact a line.
+
+    CSV cells that would run as formulas are protected unless `raw`.
+    """
     records = iter_contacts(session, where=where)
     if file_format is FileFormat.JSON:
         return _write_json(records, stream)
-    return _write_csv(records, stream)
+    return _write_csv(records, stream, raw=raw)
 
 
-def _write_csv(records: Iterator[dict[str, Any]], stream: TextIO) -> int:
+def _write_csv(records: Iterator[dict[str, Any]], stream: TextIO, *, raw: bool) -> int:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     count = 0
@@ -94,9 +107,14 @@ def _write_csv(records: Iterator[dict[str, Any]], stream: TextIO) -> int:
         record["embargo_breaker"] = "true" if record["embargo_breaker"] else "false"
         attributes = record["attributes"]
         record["attributes"] = json.dumps(attributes, ensure_ascii=False) if attributes else ""
-        writer.writerow(record[column] for column in EXPORT_COLUMNS)
+        cells = (record[column] for column in EXPORT_COLUMNS)
+        writer.writerow(cells if raw else (_protected(cell) for cell in cells))
         count += 1
     return count
+
+
+def _protected(cell: object) -> object:
+    return protect_cell(cell) if isinstance(cell, str) else cell
 
 
 def _write_json(records: Iterator[dict[str, Any]], stream: TextIO) -> int:

@@ -1,5 +1,8 @@
 """Importing a contacts file all or nothing: check every row first, then store in chunks.
 
+With skip_invalid, every valid row is stored and every bad one reported; a file with no
+valid row at all is refused even then, so that a wrong file never looks imported.
+
 The first pass reads the file keeping only each address's first line (to report repeats)
 and the lines whose owner was forgotten; the second pass reads it again and upserts chunk by
 chunk inside the caller's transaction, so a failure anywhere leaves the database as it was.
@@ -17,7 +20,13 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from distributor.contacts.reading import FileFormat, Reading, read_csv, read_json
+from distributor.contacts.reading import (
+    LONE_SURROGATE,
+    FileFormat,
+    Reading,
+    read_csv,
+    read_json,
+)
 from distributor.contacts.records import ContactRow, RowProblem, validate_record
 from distributor.contacts.upsert import (
     DEFAULT_CHUNK,
@@ -44,6 +53,10 @@ class ImportOptions:
     mapping: Mapping[str, str] = field(default_factory=dict)
     dry_run: bool = False
     skip_invalid: bool = False
+    # The CSV separator; None: named by a "sep=" first line, or detected from the header.
+    delimiter: str | None = None
+    # Keep CSV cells as they are, without removing the ' an export puts before formulas.
+    raw_cells: bool = False
     # Recorded on new contacts whose row names no source; default "import of FILE NAME".
     source: str | None = None
     legal_basis: LegalBasis = LegalBasis.LEGITIMATE_INTEREST
@@ -61,6 +74,26 @@ class ImportReport:
     ignored_columns: tuple[str, ...] = ()
     problem_count: int = 0
     dry_run: bool = False
+    # How the file was read: "CSV, fields separated by semicolons (detected from the header)".
+    description: str = ""
+
+
+class NoValidRowError(DistributorError):
+    """A file imported with skip_invalid in which no row was valid; nothing was imported."""
+
+    def __init__(self, problems: list[str], *, total: int | None = None) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"no row of the file can be imported ({total or len(problems)} problem(s)); "
+            f"nothing was imported:\n{listed}"
+        )
+
+
+def file_label(path: Path) -> str:
+    """The file's name as text that can be stored and printed: bytes of the name that are not
+    UTF-8 (which Python keeps as lone surrogates) become U+FFFD."""
+    return LONE_SURROGATE.sub("\ufffd", path.name)
 
 
 def format_for(path: Path) -> FileFormat:
@@ -80,12 +113,14 @@ def import_contacts_file(
     """Import a CSV or JSON file; raises ImportRejectedError (nothing stored) on bad rows."""
     options = options or ImportOptions()
     file_format = options.format or format_for(path)
-    source = options.source if options.source is not None else f"import of {path.name}"
+    source = options.source if options.source is not None else f"import of {file_label(path)}"
     plan = _Plan(options=options, source=source)
     with _open(path, file_format, options, progress, "checking") as reading:
         plan.check(session, reading)
     if plan.problem_count and not options.skip_invalid:
         raise ImportRejectedError(plan.reported_problems(), total=plan.problem_count)
+    if plan.problem_count and not plan.accepted():
+        raise NoValidRowError(plan.reported_problems(), total=plan.problem_count)
     report = plan.report(dry_run=options.dry_run)
     if options.dry_run or plan.header_failed:
         return report
@@ -111,6 +146,7 @@ class _Plan:
     header_failed: bool = False
     columns: set[str] = field(default_factory=set)
     ignored: set[str] = field(default_factory=set)
+    description: str = ""
 
     def validate(self, line: int, record: dict[str, object]) -> ContactRow:
         return validate_record(
@@ -126,6 +162,7 @@ class _Plan:
             self.problems.append(f"line {line}: {text}")
 
     def check(self, session: Session, reading: Reading) -> None:
+        self.description = reading.description
         if reading.header_problems:
             self.header_failed = True
             for problem in reading.header_problems:
@@ -174,8 +211,12 @@ class _Plan:
         more = [f"... and {hidden} more problem(s) not listed"] if hidden else []
         return [*self.problems, *more]
 
+    def accepted(self) -> int:
+        """How many rows will be stored."""
+        return len(self.first_seen) - len(self.forgotten)
+
     def report(self, *, dry_run: bool) -> ImportReport:
-        accepted = len(self.first_seen) - len(self.forgotten)
+        accepted = self.accepted()
         return ImportReport(
             created=accepted - self.existing,
             updated=self.existing,
@@ -184,6 +225,7 @@ class _Plan:
             ignored_columns=tuple(sorted(self.ignored)),
             problem_count=self.problem_count,
             dry_run=dry_run,
+            description=self.description,
         )
 
     def store(self, session: Session, reading: Reading, *, now: datetime) -> None:
@@ -226,19 +268,42 @@ def _open(
     except OSError as exc:
         raise DistributorError(f"cannot read {path}: {exc.strerror or exc}") from exc
     with binary:
+        _refuse_other_kinds(path, binary.read(4))
+        binary.seek(0)
         size = path.stat().st_size
         counted = _ProgressReader(binary, progress=progress, phase=phase, size=size)
-        text = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8-sig", newline="")
-        reader = read_json if file_format is FileFormat.JSON else read_csv
-        try:
-            yield reader(text, mapping=options.mapping)
-        except UnicodeDecodeError as exc:
-            raise DistributorError(
-                f"cannot read {path}: it is not UTF-8 ({exc.reason} at byte {exc.start} of a "
-                "chunk); save it as UTF-8 and import again"
-            ) from exc
+        # Bytes that are not UTF-8 become lone surrogates, which the readers report by line.
+        text = io.TextIOWrapper(
+            io.BufferedReader(counted),
+            encoding="utf-8-sig",
+            errors="surrogateescape",
+            newline="",
+        )
+        if file_format is FileFormat.JSON:
+            yield read_json(text, mapping=options.mapping)
+        else:
+            yield read_csv(
+                text,
+                mapping=options.mapping,
+                delimiter=options.delimiter,
+                raw_cells=options.raw_cells,
+            )
         if progress is not None:
             progress(phase, size, size)
+
+
+def _refuse_other_kinds(path: Path, head: bytes) -> None:
+    """Refuse, by name, the files that are often given instead of CSV or JSON in UTF-8."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DistributorError(
+            f'cannot read {path}: it is saved as UTF-16 ("Unicode text"); save it as UTF-8 '
+            '(a spreadsheet calls it "CSV UTF-8") and import again'
+        )
+    if head == b"PK\x03\x04":
+        raise DistributorError(
+            f"cannot read {path}: it is a spreadsheet workbook (such as .xlsx), not CSV; save "
+            'it as "CSV UTF-8" and import that'
+        )
 
 
 class _ProgressReader(io.RawIOBase):

@@ -6,25 +6,48 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError
+from sqlalchemy import String, Table
 
 from distributor.contacts.addresses import email_key, normalise_email
+from distributor.models import Contact, ContactBeat, Outlet
+from distributor.models.base import Base
 from distributor.segments.fields import ATTRIBUTE_NAME, ATTRIBUTE_PREFIX, fold, tidy
 from distributor.segments.fields import FIELDS as FILTER_FIELDS
+from distributor.visible_text import HiddenCharacterError, check_visible
 from distributor.vocabulary import LegalBasis, MediaType
 
-# Column widths in the database.
-MAX_TEXT_LENGTH = 200
-MAX_REGION_LENGTH = 100
-MAX_BEAT_LENGTH = 100
-MAX_EMAIL_LENGTH = 320
+
+def column_width(model: type[Base], column: str) -> int:
+    """The length of a String column, so that a value is refused before the database sees it."""
+    kind = cast(Table, model.__table__).c[column].type
+    if not isinstance(kind, String) or kind.length is None:
+        raise TypeError(f"{model.__name__}.{column} is not a String column with a length")
+    return kind.length
+
+
+# Column widths in the database, read from the models so that the two cannot drift apart.
+MAX_NAME_LENGTH = column_width(Contact, "name")
+MAX_OUTLET_LENGTH = min(column_width(Outlet, "name"), column_width(Outlet, "name_key"))
+MAX_ROLE_LENGTH = column_width(Contact, "role")
+MAX_SOURCE_LENGTH = column_width(Contact, "source")
+MAX_REGION_LENGTH = column_width(Contact, "region")
+MAX_LANGUAGE_LENGTH = column_width(Contact, "language")
+MAX_TIME_ZONE_LENGTH = column_width(Contact, "time_zone")
+MAX_BEAT_LENGTH = column_width(ContactBeat, "beat")
+MAX_EMAIL_LENGTH = min(column_width(Contact, "email"), column_width(Contact, "email_key"))
 MAX_ATTRIBUTE_LENGTH = 1000
 BEAT_SEPARATOR = ";"
 # Unicode category Cc, exactly: C0 controls, DEL and the C1 controls.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Half of a UTF-16 pair on its own is no character: no database can store it as text. Bytes of
+# a file that are not UTF-8 arrive as U+DC80..U+DCFF, and a JSON escape can make any of these.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# One-line fields a person reads (in lists, in the To: header): nothing invisible in them.
+VISIBLE_COLUMNS = frozenset({"name", "outlet", "role", "region", "beat"})
 
 # Every column a contacts file may have (attributes.NAME columns besides).
 COLUMNS = (
@@ -109,19 +132,19 @@ def validate_record(
         email = normalise_email(raw_email)
     except EmailNotValidError as exc:
         raise RowProblem(f"{raw_email.strip()!r} is not a valid address: {exc}") from None
-    if len(email) > MAX_EMAIL_LENGTH:
+    if max(len(email), len(email_key(email))) > MAX_EMAIL_LENGTH:
         raise RowProblem(f"the address is longer than {MAX_EMAIL_LENGTH} characters")
-    source = _text(record, "source", MAX_TEXT_LENGTH) or tidy(default_source)[:MAX_TEXT_LENGTH]
+    source = _text(record, "source", MAX_SOURCE_LENGTH) or tidy(default_source)[:MAX_SOURCE_LENGTH]
     return ContactRow(
         line=line,
         email=email,
-        name=_text(record, "name", MAX_TEXT_LENGTH),
-        outlet=_text(record, "outlet", MAX_TEXT_LENGTH),
-        role=_text(record, "role", MAX_TEXT_LENGTH),
+        name=_text(record, "name", MAX_NAME_LENGTH),
+        outlet=_outlet(record),
+        role=_text(record, "role", MAX_ROLE_LENGTH),
         beats=_beats(record.get("beats")),
         region=_text(record, "region", MAX_REGION_LENGTH),
         country=_normalised(record, "country"),
-        language=_normalised(record, "language"),
+        language=_language(record),
         media_type=_choice(record, "media_type", MediaType),
         time_zone=_time_zone(record),
         legal_basis=_choice(record, "legal_basis", LegalBasis) or default_legal_basis,
@@ -147,6 +170,18 @@ def _check_text(column: str, value: str, limit: int) -> str:
         raise RowProblem(
             f"the {column} contains a control character ({control.group()!r}); remove it"
         )
+    surrogate = LONE_SURROGATE.search(value)
+    if surrogate is not None:
+        raise RowProblem(
+            f"the {column} contains U+{ord(surrogate.group()):04X} at character "
+            f"{surrogate.start() + 1}, half of a UTF-16 pair and no character; "
+            "save the file as UTF-8 and import again"
+        )
+    if column in VISIBLE_COLUMNS:
+        try:
+            check_visible(value, field=column)
+        except HiddenCharacterError as exc:
+            raise RowProblem(str(exc)) from None
     if len(value) > limit:
         raise RowProblem(f"the {column} is {len(value)} characters long; keep it to {limit}")
     return value
@@ -156,6 +191,28 @@ def _text(record: Mapping[str, object], column: str, limit: int) -> str:
     # Line breaks inside a quoted field become spaces: a name spanning lines would break
     # the To: header of every message sent to it.
     return _check_text(column, tidy(_string(record, column)), limit)
+
+
+def _outlet(record: Mapping[str, object]) -> str:
+    outlet = _text(record, "outlet", MAX_OUTLET_LENGTH)
+    # Outlets are told apart by the case-folded name, which can be longer ("ß" folds to "ss").
+    folded = len(fold(outlet))
+    if folded > MAX_OUTLET_LENGTH:
+        raise RowProblem(
+            f"the outlet is {folded} characters long once letter case is folded; "
+            f"keep it to {MAX_OUTLET_LENGTH}"
+        )
+    return outlet
+
+
+def _language(record: Mapping[str, object]) -> str:
+    language = _normalised(record, "language")
+    if len(language) > MAX_LANGUAGE_LENGTH:
+        raise RowProblem(
+            f"the language tag is {len(language)} characters long; keep it to "
+            f"{MAX_LANGUAGE_LENGTH} (a tag such as en or pt-br is enough)"
+        )
+    return language
 
 
 def _normalised(record: Mapping[str, object], column: str) -> str:
@@ -182,6 +239,8 @@ def _time_zone(record: Mapping[str, object]) -> str | None:
     if not value:
         return None
     try:
+        if len(value) > MAX_TIME_ZONE_LENGTH:
+            raise ValueError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise RowProblem(
