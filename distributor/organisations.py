@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distributor.errors import DistributorError, NotFoundError
-from distributor.files import IMAGE_TYPES, checked_content_type, clean_filename
+from distributor.files import IMAGE_TYPES, checked_content_type, checked_image, clean_filename
 from distributor.models import Organisation
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -71,6 +71,7 @@ def save_organisation(
         organisation.logo_content_type = checked_content_type(
             filename, logo.data, allowed=IMAGE_TYPES
         )
+        checked_image(filename, logo.data, content_type=organisation.logo_content_type)
         organisation.logo_filename = filename
         organisation.logo_data = logo.data
         organisation.logo_alt = logo.alt.strip()

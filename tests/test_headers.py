@@ -26,6 +26,7 @@ from distributor.message import Recipient, Sender
 from distributor.releases.content import ReleaseContent
 from distributor.releases.draft import AttachmentFile, ImageFile, ReleaseDraft
 from distributor.settings import Settings
+from distributor.visible_text import strip_hidden
 from tests.support.mail import ALICE, FIXTURES, SENDER, builder, parse, rich_draft, text_of
 
 INJECTION = "Innocent\r\nBcc: everyone@example.net\r\nX-Injected: yes"
@@ -273,4 +274,4 @@ def test_any_headline_gives_one_subject_that_reads_back(headline: str) -> None:
     data = builder(content(headline=headline)).build(ALICE)
 
     message = assert_not_injected(data)
-    assert message["Subject"] == one_line(headline)
+    assert message["Subject"] == one_line(strip_hidden(one_line(headline)))

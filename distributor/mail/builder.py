@@ -45,6 +45,7 @@ from distributor.rendering.personal import (
     UNSUBSCRIBE_URL,
     Variant,
 )
+from distributor.visible_text import strip_hidden
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -147,7 +148,9 @@ class MessageBuilder:
                 encoded_files=self._encoded_files,
             )
             encoded = self._variants[variant] = _EncodedVariant(
-                subject=fold("Subject", unstructured(rendered.subject)),
+                # Releases stored before hidden characters were refused may still hold
+                # them; a Subject must read as what it says.
+                subject=fold("Subject", unstructured(strip_hidden(one_line(rendered.subject)))),
                 mime=mime,
                 gaps=mime.body.distinct_gaps,
             )

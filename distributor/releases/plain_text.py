@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from distributor.errors import DistributorError
-from distributor.releases.draft import ReleaseDraft
+from distributor.releases.draft import ReleaseDraft, check_draft_text
 
 NOTES_HEADING = re.compile(r"^\s*notes to editors?\s*:?\s*$", re.IGNORECASE | re.MULTILINE)
 DATELINE = re.compile(
@@ -45,6 +45,8 @@ def parse_release_text(text: str) -> ReleaseDraft:
     body, notes = split_notes(rest)
     if not body.strip():
         raise DistributorError("the release has a headline but no body text")
-    return ReleaseDraft(
-        headline=headline, dateline=dateline, body=body.strip(), notes_to_editors=notes.strip()
+    return check_draft_text(
+        ReleaseDraft(
+            headline=headline, dateline=dateline, body=body.strip(), notes_to_editors=notes.strip()
+        )
     )
