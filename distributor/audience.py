@@ -126,10 +126,11 @@ def stream_audience(session: Session, choice: AudienceChoice) -> Iterator[Audien
 
 
 def materialise_deliveries(
-    session: Session, *, send_id: int, choice: AudienceChoice, batch_size: int
+    session: Session, *, send_id: int, recipients: Select[int], batch_size: int
 ) -> int:
-    """INSERT one pending delivery per recipient in numbered batches; returns how many."""
-    audience = audience_ids(choice).subquery()
+    """INSERT one pending delivery per recipient (a SELECT of contact ids, each once) in
+    numbered batches; returns how many."""
+    audience = recipients.subquery()
     numbered = select(
         literal(send_id),
         audience.c.id,

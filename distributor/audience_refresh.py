@@ -7,8 +7,9 @@ transaction that moves it to ARMED (so only one scheduler ever does it), contact
 a chosen list or now match a chosen segment get a pending delivery in new batches, and the
 pending deliveries of contacts no longer chosen are cancelled with the reason.
 
-A suppressed contact who is still on the list keeps its delivery: the claim ends it as
-`suppressed`, which says more than "removed".
+Who counts as chosen depends on the kind of send (see audience_rules.py). A suppressed
+contact who is still on the list keeps its delivery: the claim ends it as `suppressed`,
+which says more than "removed".
 """
 
 from __future__ import annotations
@@ -17,25 +18,34 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Integer, and_, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from distributor.audience import AudienceChoice, audience_ids, member_ids
-from distributor.models import (
-    Delivery,
-    DeliveryEvent,
-    MediaList,
-    Segment,
-    Send,
-    SendBatch,
-    SendList,
-    SendSegment,
+from distributor.audience_rules import (
+    LEFT_DETAIL,
+    PREBRIEFED_DETAIL,
+    audience_rule,
+    prebriefed_ids,
 )
-from distributor.states import DeliveryState
+from distributor.models import Delivery, DeliveryEvent, Send, SendBatch
+from distributor.prebriefs import supersede_unsent_prebriefs
+from distributor.states import DeliveryState, SendKind
+
+__all__ = ["JOINED_DETAIL", "LEFT_DETAIL", "AudienceChange", "refresh_audience"]
 
 log = logging.getLogger(__name__)
 
-LEFT_DETAIL = "removed from the audience before the lift"
 JOINED_DETAIL = "joined the audience before the lift"
 
 
@@ -46,31 +56,33 @@ class AudienceChange:
     total: int  # deliveries that may still go out: pending ones after the change
 
 
-def choice_of_send(session: Session, send_id: int) -> AudienceChoice:
-    """The lists and segments a send was addressed to, as they stand now."""
-    lists = session.scalars(
-        select(MediaList)
-        .join(SendList, SendList.list_id == MediaList.id)
-        .where(SendList.send_id == send_id)
-        .order_by(MediaList.id)
-    ).all()
-    segments = session.scalars(
-        select(Segment)
-        .join(SendSegment, SendSegment.segment_id == Segment.id)
-        .where(SendSegment.send_id == send_id)
-        .order_by(Segment.id)
-    ).all()
-    return AudienceChoice(lists=tuple(lists), segments=tuple(segments))
-
-
 def refresh_audience(
     session: Session, *, send_id: int, now: datetime, batch_size: int
 ) -> AudienceChange:
     """Add the contacts who joined since scheduling and cancel those who left; one statement
     each, set-based, so that it costs about what scheduling costs at any audience size."""
-    choice = choice_of_send(session, send_id)
-    left = _cancel_leavers(session, send_id=send_id, choice=choice, now=now)
-    joined = _add_joiners(session, send_id=send_id, choice=choice, now=now, batch_size=batch_size)
+    send = session.get_one(Send, send_id)
+    rule = audience_rule(session, send)
+    left = 0
+    if send.kind is SendKind.PUBLIC:
+        supersede_unsent_prebriefs(session, public_send_id=send_id, now=now)
+        left += _cancel_pending(
+            session,
+            send_id=send_id,
+            which=Delivery.contact_id.in_(prebriefed_ids(send_id, in_flight=True)),
+            detail=PREBRIEFED_DETAIL,
+            now=now,
+        )
+    left += _cancel_pending(
+        session,
+        send_id=send_id,
+        which=Delivery.contact_id.not_in(rule.kept),
+        detail=rule.left_detail,
+        now=now,
+    )
+    joined = _add_joiners(
+        session, send_id=send_id, chosen=rule.chosen, now=now, batch_size=batch_size
+    )
     total = (
         session.scalar(
             select(func.count()).where(
@@ -95,55 +107,67 @@ def refresh_audience(
     return AudienceChange(joined=joined, left=left, total=total)
 
 
-def _cancel_leavers(
-    session: Session, *, send_id: int, choice: AudienceChoice, now: datetime
+def _cancel_pending(
+    session: Session,
+    *,
+    send_id: int,
+    which: ColumnElement[bool],
+    detail: str,
+    now: datetime,
 ) -> int:
-    still_chosen = member_ids(choice).subquery()
-    leavers = (
-        update(Delivery)
-        .where(
-            Delivery.send_id == send_id,
-            Delivery.state == DeliveryState.PENDING,
-            Delivery.first_claimed_at.is_(None),
-            Delivery.contact_id.not_in(select(still_chosen.c.id)),
-        )
-        .values(
-            state=DeliveryState.CANCELLED,
-            finished_at=now,
-            next_attempt_at=None,
-            error=LEFT_DETAIL,
-        )
-        .returning(Delivery.id)
+    cancelled = len(
+        session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.send_id == send_id,
+                Delivery.state == DeliveryState.PENDING,
+                Delivery.first_claimed_at.is_(None),
+                which,
+            )
+            .values(
+                state=DeliveryState.CANCELLED,
+                finished_at=now,
+                next_attempt_at=None,
+                error=detail,
+            )
+            .returning(Delivery.id)
+        ).all()
     )
-    left = len(session.scalars(leavers).all())
-    if left:
+    if cancelled:
         _record(
             session,
             and_(
                 Delivery.send_id == send_id,
                 Delivery.state == DeliveryState.CANCELLED,
-                Delivery.error == LEFT_DETAIL,
+                Delivery.error == detail,
                 Delivery.finished_at == now,
             ),
             state=DeliveryState.CANCELLED,
-            detail=LEFT_DETAIL,
+            detail=detail,
             now=now,
         )
-    return left
+    return cancelled
 
 
 def _add_joiners(
-    session: Session, *, send_id: int, choice: AudienceChoice, now: datetime, batch_size: int
+    session: Session,
+    *,
+    send_id: int,
+    chosen: Select[int],
+    now: datetime,
+    batch_size: int,
 ) -> int:
     first_new_batch = (
         session.scalar(select(func.max(SendBatch.batch_no)).where(SendBatch.send_id == send_id))
         or 0
     ) + 1
-    chosen = audience_ids(choice).subquery()
+    candidates = chosen.subquery()
     joiners = (
-        select(chosen.c.id)
+        select(candidates.c.id)
         .where(
-            ~exists().where(and_(Delivery.send_id == send_id, Delivery.contact_id == chosen.c.id))
+            ~exists().where(
+                and_(Delivery.send_id == send_id, Delivery.contact_id == candidates.c.id)
+            )
         )
         .subquery()
     )

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from distributor.errors import InvalidEmbargoError
 
 ACCEPTED_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+# How far ahead an embargo may lie unless the installation says otherwise
+# (DISTRIBUTOR_MAX_EMBARGO_DAYS): further is most likely a mistyped year.
+DEFAULT_MAX_AHEAD = timedelta(days=730)
+# Names the zone database answers to that are no place: the host's own setting, whose
+# meaning changes with the machine that reads it, and tzdata's placeholders.
+NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
+# UTC offsets stay within a day, so a wall time this far out is out whatever the zone.
+WIDEST_OFFSET = timedelta(days=1)
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) - NOT_PLACES
 
 
 def load_zone(name: str) -> ZoneInfo:
+    """The IANA zone of that name; host-dependent names and file paths are refused."""
     if not name:
         raise InvalidEmbargoError(
             "an embargo needs a time zone: give an IANA name such as Europe/London"
+        )
+    if name not in _known_zones():
+        raise InvalidEmbargoError(
+            f"unknown time zone {name!r}: give an IANA name such as Europe/London or UTC"
         )
     try:
         return ZoneInfo(name)
@@ -79,13 +98,38 @@ def localize(local: datetime, zone: ZoneInfo) -> datetime:
     )
 
 
-def resolve_embargo(text: str, zone_name: str, *, now: datetime) -> datetime:
-    """Validate and convert an embargo given as local text plus zone; it must lie in the future."""
+def _too_far(shown: str, zone: ZoneInfo, *, now: datetime, max_ahead: timedelta) -> str:
+    furthest = (now + max_ahead).astimezone(zone)
+    return (
+        f"the embargo {shown} in {zone.key} is more than {max_ahead.days} days ahead (the "
+        f"latest allowed is {furthest:%Y-%m-%d %H:%M}): check the year; an installation "
+        "that plans further ahead raises DISTRIBUTOR_MAX_EMBARGO_DAYS"
+    )
+
+
+def resolve_embargo(
+    text: str, zone_name: str, *, now: datetime, max_ahead: timedelta = DEFAULT_MAX_AHEAD
+) -> datetime:
+    """Validate and convert an embargo given as local text plus zone; it must lie in the
+    future, and no further ahead than `max_ahead`."""
     zone = load_zone(zone_name)
-    instant = localize(parse_local_time(text), zone)
+    local = parse_local_time(text)
+    # Judged on the wall clock first: a time near the year 1 or 9999 cannot be converted.
+    here = now.astimezone(zone).replace(tzinfo=None)
+    shown = f"{local:%Y-%m-%d %H:%M}"
+    if local < here - WIDEST_OFFSET:
+        raise InvalidEmbargoError(
+            f"the embargo {shown} in {zone.key} is in the past "
+            f"(it is now {_describe(now, zone)}): choose a later time"
+        )
+    if local > here + max_ahead + WIDEST_OFFSET:
+        raise InvalidEmbargoError(_too_far(shown, zone, now=now, max_ahead=max_ahead))
+    instant = localize(local, zone)
     if instant <= now:
         raise InvalidEmbargoError(
             f"the embargo {_describe(instant, zone)} is in the past "
             f"(it is now {_describe(now, zone)}): choose a later time"
         )
+    if instant > now + max_ahead:
+        raise InvalidEmbargoError(_too_far(shown, zone, now=now, max_ahead=max_ahead))
     return instant

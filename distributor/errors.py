@@ -15,6 +15,10 @@ class InvalidEmbargoError(DistributorError):
     """An embargo time that cannot be scheduled: past, missing a zone, or not a real instant."""
 
 
+class InvalidAddressError(DistributorError):
+    """Something given as an email address that is not one."""
+
+
 class InvalidStateError(DistributorError):
     """An operation that the record's current state does not allow."""
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from email_validator import EmailNotValidError
+from sqlalchemy import Row, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor
-from distributor.contacts.addresses import lenient_email_key
-from distributor.errors import DistributorError
+from distributor.contacts.addresses import lenient_email_key, normalise_email
+from distributor.errors import DistributorError, InvalidAddressError
 from distributor.models import (
     Contact,
     ContactBeat,
@@ -36,6 +37,8 @@ from distributor.suppression import SuppressionReason, hash_of, suppress
 
 ERASED = "[erased]"
 FORGOTTEN_DETAIL = "not sent: the person asked to be forgotten"
+# A look back further than this is a typing mistake (and, far enough, before the year 1).
+MAX_MONTHS = 1200
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ def forget(session: Session, *, email: str, actor: Actor, now: datetime) -> Forg
     key = lenient_email_key(email)
     if not key:
         raise DistributorError("give the address of the person to forget")
+    _check_address(session, email, key=key)
     suppress(
         session,
         email=key,
@@ -96,6 +100,20 @@ def forget(session: Session, *, email: str, actor: Actor, now: datetime) -> Forg
     )
     session.expire(contact)
     return ForgetReport(had_contact=True, deliveries_stopped=stopped)
+
+
+def _check_address(session: Session, email: str, *, key: str) -> None:
+    """Refuse what is not an address: erasing it would keep a meaningless entry and report
+    success while the person meant is still held. A stored contact is always erasable."""
+    try:
+        normalise_email(email)
+    except EmailNotValidError as exc:
+        if session.scalar(select(exists().where(Contact.email_key == key))):
+            return
+        raise InvalidAddressError(
+            f"{email.strip()!r} is not an email address ({exc}): give the address of the "
+            "person to forget, as name@domain; nothing was erased"
+        ) from None
 
 
 def _stop_pending(session: Session, contact_id: int, *, now: datetime) -> int:
@@ -239,8 +257,10 @@ class StaleContact:
 
 def months_before(moment: datetime, months: int) -> datetime:
     """The same day and time `months` calendar months earlier (the 31st may become the 30th)."""
-    if months < 0:
-        raise DistributorError("the number of months must not be negative")
+    if not 0 <= months <= MAX_MONTHS:
+        raise DistributorError(
+            f"{months} months is not a period to look back over: give 0 to {MAX_MONTHS}"
+        )
     month_index = moment.year * 12 + moment.month - 1 - months
     year, month = divmod(month_index, 12)
     month += 1

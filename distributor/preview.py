@@ -3,20 +3,23 @@
 A preview is written to files (the .eml exactly as a journalist would receive it, and the
 HTML part with its pictures embedded so a browser shows them); a test copy goes by SMTP to
 addresses the press officer names. Neither creates a send or a delivery.
+
+Their unsubscribe links are test links (see distributor.unsubscribes): a colleague who
+follows one in a copy personalised as a real journalist changes nothing.
 """
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from sqlalchemy.orm import Session
 
 from distributor.contacts.editing import get_contact
-from distributor.embargo import resolve_embargo
+from distributor.embargo import DEFAULT_MAX_AHEAD, resolve_embargo
 from distributor.mail.builder import MessageBuilder, Recipient
 from distributor.models import Outlet
 from distributor.releases.store import upcoming_embargo
@@ -42,11 +45,18 @@ class Preview:
 
 
 def preview_notice(
-    session: Session, *, release_id: int, embargo: str | None, zone: str | None, now: datetime
+    session: Session,
+    *,
+    release_id: int,
+    embargo: str | None,
+    zone: str | None,
+    now: datetime,
+    max_ahead: timedelta = DEFAULT_MAX_AHEAD,
 ) -> EmbargoNotice | None:
     """The embargo to show: as given, else the release's next send's, else none."""
     if embargo:
-        return EmbargoNotice(at=resolve_embargo(embargo, zone or "", now=now), zone_name=zone or "")
+        at = resolve_embargo(embargo, zone or "", now=now, max_ahead=max_ahead)
+        return EmbargoNotice(at=at, zone_name=zone or "")
     upcoming = upcoming_embargo(session, release_id)
     return EmbargoNotice(at=upcoming[0], zone_name=upcoming[1]) if upcoming else None
 

@@ -29,13 +29,16 @@ from distributor.mail.verp import VerpAddresses
 from distributor.message import MessageBuilder, Sender
 from distributor.releases.content import ReleaseContent, content_of
 from distributor.rendering import RenderSetup, make_environment, prepare_release
+from distributor.rendering.announcements import Announcement
 from distributor.rendering.brand import BrandColours
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.session import session_info
+from distributor.send_wording import wording_of
 from distributor.settings import Settings
 from distributor.transport import MailTransport, transport_from_url
 from distributor.transport.async_smtp import AsyncSMTPConnection, RelayAddress
 from distributor.transport.smtp import relay_address_from_url
+from distributor.unsubscribes import TEST_COPY_SEND_ID, test_copy_tokens
 
 # Builders kept per process: a worker sends a send's batches one after another, and each
 # finds the release rendered and its MIME encoded by the first.
@@ -97,6 +100,16 @@ class Runtime:
         )
 
     @cached_property
+    def test_copy_unsubscribe_links(self) -> UnsubscribeLinks:
+        """Links of preview and test copies: the unsubscribe endpoint knows them for test
+        links and changes nothing."""
+        return UnsubscribeLinks(
+            tokens=test_copy_tokens(self.settings.secret_key),
+            base_url=self.settings.effective_public_base_url,
+            mailto_domain=self.settings.effective_unsubscribe_domain,
+        )
+
+    @cached_property
     def bounces(self) -> VerpAddresses:
         return VerpAddresses(
             secret=self.settings.secret_key, domain=self.settings.effective_bounce_domain
@@ -104,12 +117,7 @@ class Runtime:
 
     @cached_property
     def dkim(self) -> DkimSigner | None:
-        path = self.settings.dkim_private_key_path
-        if path is None:
-            return None
-        return DkimSigner.from_file(
-            path, selector=self.settings.dkim_selector, domain=self.settings.effective_dkim_domain
-        )
+        return DkimSigner.from_settings(self.settings)
 
     @cached_property
     def relay(self) -> RelayAddress:
@@ -175,15 +183,23 @@ class Runtime:
         send_id: int,
         notice: EmbargoNotice | None,
         test: bool = False,
+        announcement: Announcement | None = None,
     ) -> MessageBuilder:
-        """A builder for one send (or, with `test`, for preview and test copies)."""
-        prepared = prepare_release(content, setup=self.render_setup, notice=notice, test=test)
+        """A builder for one send (or, with `test`, for preview and test copies, whose
+        unsubscribe links suppress nobody)."""
+        prepared = prepare_release(
+            content,
+            setup=self.render_setup,
+            notice=notice,
+            test=test,
+            announcement=announcement,
+        )
         return MessageBuilder(
             rendered=prepared,
             sender=self.sender,
-            send_id=send_id,
+            send_id=TEST_COPY_SEND_ID if test else send_id,
             clock=self.clock,
-            unsubscribe=self.unsubscribe_links,
+            unsubscribe=self.test_copy_unsubscribe_links if test else self.unsubscribe_links,
             bounces=self.bounces,
             dkim=self.dkim,
         )
@@ -191,15 +207,19 @@ class Runtime:
     def builder_for(self, snapshot: SendSnapshot) -> MessageBuilder:
         """The send's builder, made once per process for as long as its release is unchanged.
 
-        A send's deliveries are claimed only once its embargo has passed (see claims.py), so
-        its messages are built after the lift and carry no embargo banner, whatever the
-        clock of the process says; previews and test copies, built before, do carry it.
+        A public send's deliveries are claimed only once its embargo has passed (see
+        claims.py), so its messages are built after the lift and carry no embargo banner,
+        whatever the clock of the process says. A pre-brief goes out before the release's
+        embargo, so it carries the banner; so do previews and test copies.
         """
         content = content_of(snapshot.release)
-        key = (snapshot.send_id, content)
+        notice, announcement = wording_of(snapshot)
+        key = (snapshot.send_id, content, notice)
         builder = self._builders.get(key)
         if builder is None:
-            builder = self.message_builder(content, send_id=snapshot.send_id, notice=None)
+            builder = self.message_builder(
+                content, send_id=snapshot.send_id, notice=notice, announcement=announcement
+            )
             self._builders[key] = builder
             while len(self._builders) > KEPT_BUILDERS:
                 self._builders.popitem(last=False)

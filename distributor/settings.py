@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import unicodedata
+from datetime import timedelta
 from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
@@ -12,7 +13,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from distributor.database import check_database_url
+from distributor.errors import ConfigurationError
 from distributor.logs import LogFormat
+from distributor.transport.smtp import relay_address_from_url
 
 DEFAULT_DATA_DIR = Path("var")
 EMBEDDED_BROKER = "filesystem://"
@@ -26,6 +30,10 @@ PREPARE_AHEAD_SECONDS = 2
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 # The hard time limit of a batch task is its soft limit plus this.
 TIME_LIMIT_GRACE_SECONDS = 30
+# Bounds of the durations: beyond them a value is a typing mistake (and past what a
+# timedelta holds, for an absurd one).
+HOUR = 3600
+DAY = 24 * HOUR
 
 
 class Environment(enum.StrEnum):
@@ -34,7 +42,10 @@ class Environment(enum.StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DISTRIBUTOR_", extra="ignore")
+    # No inf or nan: a duration of either would be accepted here and fail at a lift.
+    model_config = SettingsConfigDict(
+        env_prefix="DISTRIBUTOR_", extra="ignore", allow_inf_nan=False
+    )
 
     environment: Environment = Environment.DEVELOPMENT
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: SQLite file, broker folder.")
@@ -48,7 +59,7 @@ class Settings(BaseSettings):
     smtp_url: str = Field(
         "smtp://127.0.0.1:2525", description="Mail relay; the default is the local catcher."
     )
-    smtp_timeout_seconds: float = 30.0
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=HOUR)
     smtp_connections: int = Field(
         16,
         ge=1,
@@ -63,16 +74,22 @@ class Settings(BaseSettings):
     from_name: str = "Press Office"
     message_id_domain: str = Field("distributor.local", description="Right side of Message-IDs.")
     secret_key: str = DEVELOPMENT_SECRET
-    batch_size: int = Field(500, ge=1, description="Deliveries per worker task.")
+    batch_size: int = Field(500, ge=1, le=100_000, description="Deliveries per worker task.")
     claim_chunk: int = Field(
-        250, ge=1, description="Deliveries claimed per conditional UPDATE inside a batch."
+        250,
+        ge=1,
+        le=100_000,
+        description="Deliveries claimed per conditional UPDATE inside a batch.",
     )
-    scheduler_interval_seconds: float = Field(1.0, gt=0, description="Time between ticks.")
+    scheduler_interval_seconds: float = Field(1.0, gt=0, le=60, description="Time between ticks.")
     arm_lead_seconds: float = Field(
         10.0, gt=0, le=300, description="How long before the embargo batches reach workers."
     )
     redispatch_after_seconds: float = Field(
-        60.0, gt=0, description="Re-send a batch's work to the broker when it lies idle this long."
+        60.0,
+        gt=0,
+        le=DAY,
+        description="Re-send a batch's work to the broker when it lies idle this long.",
     )
     lease_seconds: float = Field(
         15.0,
@@ -82,34 +99,40 @@ class Settings(BaseSettings):
         "lives, taken over this long after it dies.",
     )
     retry_initial_seconds: float = Field(
-        30.0, gt=0, description="Wait after a first temporary failure; doubles each time."
+        30.0, gt=0, le=DAY, description="Wait after a first temporary failure; doubles each time."
     )
     retry_window_seconds: float = Field(
         7200.0,
         gt=0,
+        le=30 * DAY,
         description="How long after its first attempt a delivery is retried before it fails "
         "as expired.",
     )
     relay_backoff_seconds: float = Field(
-        5.0, gt=0, description="First pause after the relay is found down; doubles, up to 5 min."
+        5.0,
+        gt=0,
+        le=300,
+        description="First pause after the relay is found down; doubles, up to 5 min.",
     )
     max_lateness: float = Field(
         900.0,
         ge=0,
+        le=30 * DAY,
         description="Seconds after the embargo within which a send that nothing sent still "
         "goes out on recovery; later it is held for an admin.",
     )
     task_time_limit_seconds: float = Field(
-        600.0, ge=30, description="Longest a worker may spend on one batch."
+        600.0, ge=30, le=DAY, description="Longest a worker may spend on one batch."
     )
     broker_visibility_timeout_seconds: float = Field(
         3600.0,
         gt=0,
+        le=30 * DAY,
         description="When Redis hands an unacknowledged batch message to another worker.",
     )
     log_format: LogFormat = Field(LogFormat.HUMAN, description="human or json.")
     worker_concurrency: int = Field(
-        0, ge=0, description="Worker processes; 0 means one per CPU plus one."
+        0, ge=0, le=1024, description="Worker processes; 0 means one per CPU plus one."
     )
     templates_dir: Path | None = Field(
         None, description="Email templates; default the bundled ones."
@@ -132,6 +155,14 @@ class Settings(BaseSettings):
     )
     dkim_selector: str = Field("", description="DKIM selector (s=); required with a key.")
     dkim_domain: str = Field("", description="DKIM signing domain (d=); empty: from's domain.")
+    dkim_ed25519_private_key_path: Path | None = Field(
+        None,
+        description="PEM Ed25519 private key (RFC 8463); signs alone, or beside the RSA key "
+        "under its own selector.",
+    )
+    dkim_ed25519_selector: str = Field(
+        "", description="Selector of the Ed25519 key; required with it, not the RSA one's."
+    )
     brand_primary_colour: str = Field(
         "#1d3557", pattern=HEX_COLOUR, description="Header colour when a release has no brand."
     )
@@ -139,8 +170,36 @@ class Settings(BaseSettings):
         "#a4161a", pattern=HEX_COLOUR, description="Embargo banner colour without a brand."
     )
     max_attachment_bytes: int = Field(
-        10_000_000, ge=0, description="Largest total of a release's images and attachments."
+        10_000_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Largest total of a release's images and attachments.",
     )
+    max_embargo_days: int = Field(
+        730,
+        ge=1,
+        le=3650,
+        description="Furthest ahead an embargo may be set, in days: a later one is most "
+        "likely a mistyped year.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unusable_urls(self) -> Self:
+        """URLs are parsed now, so that a mistyped one stops every command at start-up
+        rather than the first query, or the lift."""
+        problems = []
+        if self.database_url:
+            try:
+                check_database_url(self.database_url)
+            except ConfigurationError as exc:
+                problems.append(str(exc))
+        try:
+            relay_address_from_url(self.smtp_url, timeout=self.smtp_timeout_seconds)
+        except ConfigurationError as exc:
+            problems.append(f"DISTRIBUTOR_SMTP_URL: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_header_values(self) -> Self:
@@ -178,6 +237,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DISTRIBUTOR_DKIM_SELECTOR is empty; a DKIM key needs the selector its public "
                 "key is published under (selector._domainkey.domain)"
+            )
+        if self.dkim_ed25519_private_key_path is not None and (
+            not self.dkim_ed25519_selector or self.dkim_ed25519_selector == self.dkim_selector
+        ):
+            raise ValueError(
+                "DISTRIBUTOR_DKIM_ED25519_SELECTOR must be set, and differ from "
+                "DISTRIBUTOR_DKIM_SELECTOR: each key is published under a selector of its own"
             )
         return self
 
@@ -245,6 +311,10 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError("refusing to run in production with: " + "; ".join(problems))
         return self
+
+    @property
+    def max_embargo_ahead(self) -> timedelta:
+        return timedelta(days=self.max_embargo_days)
 
     @property
     def broker_is_amqp(self) -> bool:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
+from email_validator import EmailNotValidError
 from sqlalchemy import ColumnElement, Table, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor, require_admin
-from distributor.contacts.addresses import address_hash, lenient_email_key
-from distributor.errors import DistributorError
+from distributor.contacts.addresses import address_hash, lenient_email_key, normalise_email
+from distributor.errors import DistributorError, InvalidAddressError
 from distributor.hash_key import installation_secret
 from distributor.models import Contact, Suppression
 from distributor.vocabulary import SuppressionReason
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 MAX_SOURCE_LENGTH = 200
+# Reports from mail systems name a mailbox that was mailed, even one email-validator would
+# refuse ("Broken..Address@example.com"): such an address must still never be mailed again.
+REPORTED_BY_MAIL_SYSTEMS = frozenset({SuppressionReason.HARD_BOUNCED, SuppressionReason.COMPLAINED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ def suppress(
     key = lenient_email_key(email)
     if not key:
         raise DistributorError("a suppression needs an address; none was given")
+    _check_address(session, email, key=key, reason=reason)
     values = {
         "address_hash": address_hash(key, secret=installation_secret(session)),
         "email_key": key,
@@ -91,6 +96,28 @@ def suppress(
         insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
     ).first()
     return inserted is not None
+
+
+def _check_address(session: Session, email: str, *, key: str, reason: SuppressionReason) -> None:
+    """Refuse what is not an address, so that a typing mistake is not kept as an entry
+    while the address meant stays unsuppressed."""
+    local, at, domain = key.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() for c in key):
+        raise InvalidAddressError(
+            f"{email.strip()!r} is not an email address: give it as name@domain; "
+            "nothing was suppressed"
+        )
+    if reason in REPORTED_BY_MAIL_SYSTEMS:
+        return
+    try:
+        normalise_email(email)
+    except EmailNotValidError as exc:
+        # An address already held stays suppressible, whatever the validator says now.
+        if session.scalar(select(exists().where(Contact.email_key == key))):
+            return
+        raise InvalidAddressError(
+            f"{email.strip()!r} is not a valid email address ({exc}); nothing was suppressed"
+        ) from None
 
 
 def is_suppressed(session: Session, email: str) -> bool:

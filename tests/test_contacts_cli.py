@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ CONTACTS = (
     "zoe@bücher.example,Zoë Ångström,Süddeutsche Zeitung,crime,DE\n"
 )
 READ_AS_CSV = "read contacts.csv as CSV, fields separated by commas (detected from the header)\n"
+
+NEXT_SUMMER = f"{date.today().year + 1}-07-01 09:00"
 
 
 class Cli:
@@ -101,12 +104,10 @@ def test_segments_are_previewed_saved_shown_and_sent_to(cli: Cli, tmp_path: Path
         "release",
         "schedule",
         release_id,
-        *("--embargo", "2099-07-01 09:00", "--tz", "Europe/London", "--segment", "Crime"),
+        *("--embargo", NEXT_SUMMER, "--tz", "Europe/London", "--segment", "Crime"),
     )
     assert "1 recipient(s)" in out
-    _, err = cli(
-        "release", "schedule", release_id, "--embargo", "2099-07-01 09:00", "--tz", "UTC", code=1
-    )
+    _, err = cli("release", "schedule", release_id, "--embargo", NEXT_SUMMER, "--tz", "UTC", code=1)
     assert "at least one media list or segment" in err
 
 

@@ -200,6 +200,10 @@ instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035,
 )
 
 
+# The property tests look from 2019 at embargoes up to 2035.
+SPAN = timedelta(days=20 * 366)
+
+
 @given(instant=instants, zone_name=st.sampled_from(ZONES))
 @example(instant=datetime(2027, 10, 31, 0, 30, tzinfo=UTC), zone_name="Europe/London")
 @example(instant=datetime(2027, 10, 31, 1, 30, tzinfo=UTC), zone_name="Europe/London")
@@ -210,10 +214,10 @@ def test_local_wall_time_resolves_back_to_the_instant(instant: datetime, zone_na
     wall = instant.astimezone(zone).replace(tzinfo=None)
     text = f"{wall:%Y-%m-%d %H:%M:%S}"
     if len(readings(wall, zone)) == 1:
-        assert resolve_embargo(text, zone_name, now=LONG_AGO) == instant
+        assert resolve_embargo(text, zone_name, now=LONG_AGO, max_ahead=SPAN) == instant
     else:
         with pytest.raises(InvalidEmbargoError, match="happens twice"):
-            resolve_embargo(text, zone_name, now=LONG_AGO)
+            resolve_embargo(text, zone_name, now=LONG_AGO, max_ahead=SPAN)
 
 
 @given(
@@ -233,9 +237,9 @@ def test_any_wall_time_resolves_to_its_only_reading_or_is_refused(
     found = readings(wall, ZoneInfo(zone_name))
     text = f"{wall:%Y-%m-%d %H:%M}"
     if len(found) == 1:
-        assert resolve_embargo(text, zone_name, now=LONG_AGO) == found.pop()
+        assert resolve_embargo(text, zone_name, now=LONG_AGO, max_ahead=SPAN) == found.pop()
         return
     with pytest.raises(InvalidEmbargoError) as caught:
-        resolve_embargo(text, zone_name, now=LONG_AGO)
+        resolve_embargo(text, zone_name, now=LONG_AGO, max_ahead=SPAN)
     expected = "does not exist" if not found else "happens twice"
     assert expected in str(caught.value)

@@ -136,7 +136,7 @@ def test_preview_refuses_unclear_requests_with_a_message(release: tuple[Path, st
         (("--eml", "x.eml", "--contact", "nobody@example.com"), "no contact with the address"),
     ):
         result = run(data_dir, "release", "preview", release_id, *args)
-        assert result.returncode == 2
+        assert result.returncode == 1
         assert message in result.stderr
     missing = run(data_dir, "release", "preview", "99", "--eml", "x.eml")
     assert "no release with id 99" in missing.stderr

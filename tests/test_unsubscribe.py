@@ -171,7 +171,7 @@ def test_the_command_line_unsubscribes_an_address(tmp_path: Path) -> None:
     again = run("unsubscribe", issue())
     assert "already unsubscribed" in again.stdout
     refused = run("unsubscribe", issue()[:-1] + "0")
-    assert refused.returncode == 2
+    assert refused.returncode == 1
     assert refused.stderr.startswith("error: this unsubscribe link is not valid")
     assert "Traceback" not in refused.stderr
 

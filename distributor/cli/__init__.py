@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 import typer
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from distributor.cli import (
+    contact_lookup,
     contacts,
     database,
     deliveries,
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(database.app, name="db")
 app.add_typer(contacts.app, name="contacts")
+contact_lookup.register(contacts.app)
 app.add_typer(lists.app, name="lists")
 app.add_typer(segments.app, name="segments")
 app.add_typer(suppressions.app, name="suppressions")
@@ -41,11 +43,13 @@ unsubscribe.register(app)
 
 
 def main() -> None:
+    # Exit status 1: refused (the input or the setup is wrong, and the message says how);
+    # 2: not understood (Click's usage errors exit 2 by themselves); 0: done.
     try:
         app()
     except DistributorError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        sys.exit(1)
     except DBAPIError as exc:
         # A missing schema or an unreachable server is the setup's fault, not a bug to trace.
         reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
@@ -56,3 +60,21 @@ def main() -> None:
             err=True,
         )
         sys.exit(1)
+    except SQLAlchemyError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        typer.secho(
+            f"error: cannot use the database: {reason}; check DISTRIBUTOR_DATABASE_URL",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        sys.exit(1)
+    except OverflowError:
+        # A number past what the database holds, from a parameter not yet checked where it
+        # is read (distributor.cli.arguments checks them there).
+        typer.secho(
+            "error: a number given is too large: ids and counts are whole numbers up to "
+            "9223372036854775807; give a smaller one",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        sys.exit(2)

@@ -24,6 +24,9 @@ from distributor.errors import DistributorError
 SEARCH_COLUMN_WIDTH = 40
 SET_HELP = f"A field and its new value; repeat for several. Fields: {', '.join(EDITABLE_FIELDS)}."
 
+# Far beyond any contact book; bounded so that the database is never handed an overflow.
+MAX_PAGE = 1_000_000_000
+
 
 def _yes_no(flag: bool) -> str:
     return "yes" if flag else "no"
@@ -118,9 +121,11 @@ def search(
         None, help='Only contacts a filter matches, e.g. beat = "crime" and country = "GB".'
     ),
     limit: int = typer.Option(DEFAULT_PER_PAGE, min=1, max=MAX_PER_PAGE, help="Contacts a page."),
-    page: int | None = typer.Option(None, min=1, help="Which page to show (default the first)."),
+    page: int | None = typer.Option(
+        None, min=1, max=MAX_PAGE, help="Which page to show (default the first)."
+    ),
     offset: int | None = typer.Option(
-        None, min=0, help="Skip this many contacts instead of choosing a page."
+        None, min=0, max=MAX_PAGE * 1000, help="Skip this many contacts instead of choosing a page."
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:

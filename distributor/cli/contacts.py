@@ -11,6 +11,7 @@ import typer
 
 from distributor.actors import Role
 from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
+from distributor.cli.arguments import count_option
 from distributor.cli.context import runtime
 from distributor.cli.progress import FileProgress
 from distributor.contacts.editing import set_contact_flags, set_outlet_flags
@@ -23,7 +24,7 @@ from distributor.contacts.importing import (
 )
 from distributor.contacts.reading import LONE_SURROGATE, FileFormat, csv_delimiter
 from distributor.errors import DistributorError
-from distributor.gdpr import export_personal_data, forget, not_mailed_since
+from distributor.gdpr import MAX_MONTHS, export_personal_data, forget, not_mailed_since
 from distributor.segments.parser import parse_filter
 from distributor.vocabulary import LegalBasis
 
@@ -236,7 +237,9 @@ def export_personal_data_(
 
 @app.command("not-mailed")
 def not_mailed(
-    months: int = typer.Option(12, min=0, help="Report contacts not mailed for this many months."),
+    months: int = count_option(
+        12, maximum=MAX_MONTHS, help="Report contacts not mailed for this many months."
+    ),
 ) -> None:
     """Contacts not mailed for N months: review whether there is still a reason to hold them."""
     count = 0

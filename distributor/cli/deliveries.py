@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from distributor.cli.arguments import id_option
 from distributor.cli.context import runtime
 from distributor.delivery_history import recipient_history
 from distributor.engine.dbclock import read_database_time
@@ -15,7 +16,9 @@ app = typer.Typer(help="Per-recipient delivery history and retries.", no_args_is
 
 @app.command()
 def retry(
-    send: int = typer.Option(..., "--send", min=1, help="The send whose deliveries to retry."),
+    send: int = id_option(
+        "send", "--send", required=True, help="The send whose deliveries to retry."
+    ),
     state: list[DeliveryState] = typer.Option(
         list(RETRYABLE), "--state", help="failed and/or bounced (default both)."
     ),
@@ -34,7 +37,7 @@ def retry(
 @app.command()
 def show(
     email: str = typer.Argument(..., help="The recipient's address."),
-    send: int | None = typer.Option(None, "--send", min=1, help="Only this send."),
+    send: int | None = id_option("send", "--send", help="Only this send."),
 ) -> None:
     """Every delivery to one recipient, with each step and the relay's replies."""
     with runtime() as rt, rt.sessions() as session:

@@ -9,16 +9,24 @@ from types import FrameType
 
 import typer
 
+from distributor.cli.arguments import count_option, id_argument, seconds_option
 from distributor.cli.context import load_settings, runtime
 from distributor.cli.status_view import health_lines, status_lines
 from distributor.engine.dbclock import read_database_time
+from distributor.engine.dispatch import notice_queue_name
 from distributor.engine.heartbeats import recent_heartbeats
 from distributor.engine.relay_health import relay_state
 from distributor.engine.scheduler_loop import SchedulerParts, run_scheduler
-from distributor.errors import NotFoundError
+from distributor.errors import DistributorError, NotFoundError
 from distributor.logs import configure_logging
 from distributor.mailcatcher import start_catcher
 from distributor.status import send_statuses
+
+# Upper bounds of what the commands are asked to start: beyond them is a typing mistake.
+MAX_WORKER_PROCESSES = 256
+MAX_TICK_SECONDS = 60
+MAX_DEMO_CONTACTS = 100_000
+MAX_DEMO_LEAD_SECONDS = 3600
 
 
 def register(app: typer.Typer) -> None:
@@ -41,19 +49,37 @@ def _stop_event() -> threading.Event:
 
 
 def worker(
-    concurrency: int = typer.Option(0, help="Worker processes; 0 takes the setting or CPUs."),
+    concurrency: int = count_option(
+        0,
+        maximum=MAX_WORKER_PROCESSES,
+        help="Worker processes; 0 takes the setting or CPUs.",
+    ),
     loglevel: str = typer.Option("INFO"),
+    notices_only: bool = typer.Option(
+        False,
+        "--notices-only",
+        help="Send only notices (embargo lifted, moved, withdrawn), so that a bulk send can "
+        "never hold them up; run one such worker beside the others.",
+    ),
 ) -> None:
-    """Run a Celery worker that sends batches."""
+    """Run a Celery worker that sends batches (and notices, unless another worker has them)."""
     settings = load_settings()  # before the Celery app reads them, for a readable error
-    configure_logging(log_format=settings.log_format, level=loglevel)
+    try:
+        configure_logging(log_format=settings.log_format, level=loglevel)
+    except ValueError as exc:
+        raise DistributorError(f"--loglevel: {exc}") from None
     from workers.app import app as celery_app
 
     processes = concurrency or settings.effective_worker_concurrency
     argv = [
         "worker",
         f"--loglevel={loglevel}",
-        f"--queues={settings.queue_name}",
+        "--queues="
+        + (
+            notice_queue_name(settings.queue_name)
+            if notices_only
+            else f"{notice_queue_name(settings.queue_name)},{settings.queue_name}"
+        ),
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -64,7 +90,12 @@ def worker(
 
 
 def scheduler(
-    interval: float = typer.Option(0.0, help="Seconds between ticks; 0 takes the setting."),
+    interval: float = seconds_option(
+        0.0,
+        minimum=0,
+        maximum=MAX_TICK_SECONDS,
+        help="Seconds between ticks; 0 takes the setting.",
+    ),
 ) -> None:
     """Tick: arm sends near their embargo, hand batches to workers, take over dead workers'
     batches, close finished sends. Survives database and broker outages."""
@@ -77,7 +108,9 @@ def scheduler(
     with runtime() as rt:
         parts = SchedulerParts(
             sessions=rt.sessions,
-            dispatcher=CeleryDispatcher(celery_app),
+            dispatcher=CeleryDispatcher(
+                celery_app, notice_queue=notice_queue_name(settings.queue_name)
+            ),
             database_clock=rt.database_clock,
             local_clock=rt.clock,
             policy=rt.scheduler_policy,
@@ -87,7 +120,7 @@ def scheduler(
 
 
 def mailcatcher(
-    port: int = typer.Option(2525),
+    port: int = count_option(2525, minimum=1, maximum=65535),
     host: str = typer.Option("127.0.0.1"),
     outbox: Path | None = typer.Option(None, help="Folder for .eml files."),
 ) -> None:
@@ -103,7 +136,7 @@ def mailcatcher(
 
 
 def status(
-    send_id: int | None = typer.Argument(None, min=1),
+    send_id: int | None = id_argument("send", optional=True, help="Only this send, in detail."),
 ) -> None:
     """Deliveries by state for every send, or for one, with the health of the processes."""
     with runtime() as rt, rt.sessions() as session:
@@ -122,9 +155,15 @@ def status(
 
 
 def demo(
-    contacts: int = typer.Option(500, min=1),
-    lead: float = typer.Option(15.0, min=3, help="Seconds from now to the embargo."),
-    workers: int = typer.Option(2, min=1, help="Worker processes."),
+    contacts: int = count_option(
+        500, minimum=1, maximum=MAX_DEMO_CONTACTS, help="Journalists to make up."
+    ),
+    lead: float = seconds_option(
+        15.0, minimum=3, maximum=MAX_DEMO_LEAD_SECONDS, help="Seconds from now to the embargo."
+    ),
+    workers: int = count_option(
+        2, minimum=1, maximum=MAX_WORKER_PROCESSES, help="Worker processes."
+    ),
 ) -> None:
     """Run the whole flow on this machine with embedded defaults, then stop everything."""
     from distributor.demo import run_demo

@@ -7,6 +7,7 @@ import typer
 from distributor.actors import Role
 from distributor.audience import choose_audience, count_audience, stream_audience
 from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
+from distributor.cli.arguments import count_option
 from distributor.cli.context import runtime
 from distributor.cli.output import JSON_HELP, emit_json
 from distributor.errors import DistributorError
@@ -38,7 +39,7 @@ def _show(preview: SegmentPreview) -> None:
 @app.command()
 def preview(
     filter_text: str = typer.Argument(..., metavar="FILTER"),
-    sample: int = typer.Option(10, min=0, help="How many matching contacts to list."),
+    sample: int = count_option(10, maximum=1000, help="How many matching contacts to list."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """How many contacts a filter matches now, and a sample of them."""

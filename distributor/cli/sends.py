@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import typer
 
+from distributor.cli.arguments import id_argument
 from distributor.cli.context import runtime
 from distributor.engine.dbclock import read_database_time
 from distributor.send_control import pause_send, resume_send
@@ -14,7 +15,7 @@ app = typer.Typer(help="Pause or resume a send in flight.", no_args_is_help=True
 
 
 @app.command()
-def pause(send_id: int = typer.Argument(..., min=1)) -> None:
+def pause(send_id: int = id_argument("send")) -> None:
     """Stop further claims; workers finish the message in hand and claim nothing more."""
     with runtime() as rt, rt.sessions.begin() as session:
         pause_send(session, send_id=send_id, now=read_database_time(session, rt.database_clock))
@@ -22,7 +23,7 @@ def pause(send_id: int = typer.Argument(..., min=1)) -> None:
 
 
 @app.command()
-def resume(send_id: int = typer.Argument(..., min=1)) -> None:
+def resume(send_id: int = id_argument("send")) -> None:
     """Carry on with a paused send, or send a held one however late it is."""
     with runtime() as rt, rt.sessions.begin() as session:
         state = resume_send(

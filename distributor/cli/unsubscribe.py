@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from distributor.cli.context import runtime
+from distributor.errors import DistributorError
 from distributor.unsubscribes import handle_unsubscribe
 
 
@@ -18,10 +19,11 @@ def unsubscribe(
         outcome = handle_unsubscribe(
             session, token=token, key=rt.settings.secret_key, now=rt.clock.now()
         )
-    if outcome.newly_suppressed:
-        typer.echo(f"unsubscribed {outcome.email}: no release will be sent to it again")
-    else:
-        typer.echo(f"{outcome.email} was already unsubscribed; nothing changed")
+    if outcome.test_copy:
+        # Not done, so not a success: the link's owner asked for something that a test
+        # copy's link cannot do.
+        raise DistributorError(outcome.explanation)
+    typer.echo(outcome.explanation)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -197,6 +198,7 @@ class SMTPTransport:
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 URL_FORM = "write it as smtp://host:port or smtps://host"
+KNOWN_OPTIONS = frozenset({"starttls"})
 
 
 def _without_password(url: str) -> str:
@@ -206,6 +208,21 @@ def _without_password(url: str) -> str:
     except ValueError:
         return url
     return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def _is_host_name(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        # Container networks name hosts with underscores, which DNS names may not hold.
+        idna.encode(host.replace("_", "-"), uts46=True)
+    except (idna.IDNAError, UnicodeError):
+        return False
+    return True
 
 
 def relay_address_from_url(url: str, *, timeout: float = 30.0) -> RelayAddress:
@@ -225,7 +242,13 @@ def relay_address_from_url(url: str, *, timeout: float = 30.0) -> RelayAddress:
         raise refused(URL_FORM)
     if port == 0:
         raise refused(f"port 0 is not a port; {URL_FORM}")
-    options = parse_qs(parts.query)
+    if not _is_host_name(parts.hostname):
+        raise refused(f"{parts.hostname!r} is not a host name or address; {URL_FORM}")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(options) - KNOWN_OPTIONS)
+    if unknown:
+        # A misspelt option would otherwise be ignored, and mail go out without it.
+        raise refused(f"unknown option {unknown[0]!r}; the only option is starttls=true")
     starttls = options.get("starttls", ["false"])[-1].lower()
     if starttls not in TRUE_WORDS + FALSE_WORDS:
         # A typo here must not quietly send mail and credentials in plain text.
