@@ -97,11 +97,15 @@ def start_process(
 
 
 def start_worker(
-    settings: Settings, *, log_dir: Path, concurrency: int = 1, name: str = "worker"
+    settings: Settings,
+    *,
+    log_dir: Path,
+    concurrency: int = 1,
+    name: str = "worker",
+    notices_only: bool = False,
 ) -> ManagedProcess:
-    worker = start_process(
-        name, ["worker", f"--concurrency={concurrency}"], settings=settings, log_dir=log_dir
-    )
+    args = ["worker", f"--concurrency={concurrency}"] + (["--notices-only"] if notices_only else [])
+    worker = start_process(name, args, settings=settings, log_dir=log_dir)
     try:
         worker.wait_for_log(" ready.", timeout=60)
     except DistributorError:

@@ -9,12 +9,18 @@ from datetime import datetime
 from sqlalchemy import exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
-from distributor.audience import choose_audience, materialise_deliveries, member_ids
+from distributor.audience import (
+    audience_ids,
+    choose_audience,
+    materialise_deliveries,
+    member_ids,
+)
 from distributor.database import rows_affected
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
 from distributor.models import Delivery, DeliveryEvent, Send, SendList, SendSegment
+from distributor.prebriefs import PrebriefRequest, ScheduledPrebrief, add_prebrief
 from distributor.releases import check_release_for_sending, get_release
-from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendState
+from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendKind, SendState
 
 # A contact with a delivery of the release in one of these states has it, or will have it.
 REPEATED_STATES = (
@@ -33,6 +39,7 @@ class ScheduledSend:
     embargo_at: datetime
     # On a chosen list or segment, but suppressed or forgotten: they will not be sent it.
     left_out: int = 0
+    prebrief: ScheduledPrebrief | None = None
 
 
 def schedule_send(
@@ -46,12 +53,14 @@ def schedule_send(
     now: datetime,
     batch_size: int,
     again: bool = False,
+    prebrief: PrebriefRequest | None = None,
 ) -> ScheduledSend:
     """Create the send and one pending delivery per distinct contact in the chosen audience.
 
     The audience is the union of the lists and segments, minus suppressed addresses, as it
     stands now; arming brings it up to date just before the lift. A contact who already has
     this release (sent, or waiting in another send) is refused unless `again` is given.
+    With `prebrief`, vetted journalists of the audience get the embargoed copy first.
     """
     if embargo_at.tzinfo is None:
         raise InvalidEmbargoError("the embargo instant must be timezone-aware")
@@ -75,7 +84,7 @@ def schedule_send(
     session.add_all(SendList(send_id=send.id, list_id=m.id) for m in choice.lists)
     session.add_all(SendSegment(send_id=send.id, segment_id=s.id) for s in choice.segments)
     recipients = materialise_deliveries(
-        session, send_id=send.id, choice=choice, batch_size=batch_size
+        session, send_id=send.id, recipients=audience_ids(choice), batch_size=batch_size
     )
     if recipients == 0:
         raise NotFoundError(
@@ -89,8 +98,18 @@ def schedule_send(
         session.scalar(select(func.count()).select_from(member_ids(choice).subquery())) or 0
     ) - recipients
     _record_events(session, send_id=send.id, state=DeliveryState.PENDING, at=now)
+    briefed = None
+    if prebrief is not None:
+        briefed = add_prebrief(
+            session, public=send, request=prebrief, now=now, batch_size=batch_size
+        )
+        _record_events(session, send_id=briefed.send_id, state=DeliveryState.PENDING, at=now)
     return ScheduledSend(
-        send_id=send.id, recipients=recipients, embargo_at=embargo_at, left_out=left_out
+        send_id=send.id,
+        recipients=recipients,
+        embargo_at=embargo_at,
+        left_out=left_out,
+        prebrief=briefed,
     )
 
 
@@ -106,7 +125,12 @@ def _refuse_repeats(session: Session, *, send_id: int, release_id: int) -> None:
                     earlier.contact_id == Delivery.contact_id,
                     earlier.send_id != send_id,
                     earlier.state.in_(REPEATED_STATES),
-                    earlier.send_id.in_(select(Send.id).where(Send.release_id == release_id)),
+                    earlier.send_id.in_(
+                        select(Send.id).where(
+                            Send.release_id == release_id,
+                            Send.kind.in_([SendKind.PUBLIC, SendKind.PREBRIEF]),
+                        )
+                    ),
                 ),
             )
         )

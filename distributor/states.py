@@ -14,6 +14,25 @@ class SendState(enum.StrEnum):
     CANCELLED = "cancelled"  # withdrawn before the embargo; pending deliveries were cancelled
 
 
+class SendKind(enum.StrEnum):
+    """Which message a send carries; every delivery of a send is that message."""
+
+    PUBLIC = "public"  # the release, to the whole audience, at the lift
+    PREBRIEF = "prebrief"  # the embargoed copy, before the lift, to vetted journalists
+    LIFT_NOTICE = "lift_notice"  # "the embargo has now lifted", at the lift, to the pre-briefed
+    MOVE_NOTICE = "move_notice"  # "the embargo has moved to ...", at once, to the pre-briefed
+    WITHDRAW_NOTICE = "withdraw_notice"  # "release withdrawn: do not publish", at once
+    CORRECTION = "correction"  # the corrected text, to everyone who received the release
+
+    @property
+    def is_notice(self) -> bool:
+        """Short messages that must not wait behind a bulk send."""
+        return self in NOTICE_KINDS
+
+
+NOTICE_KINDS = frozenset({SendKind.LIFT_NOTICE, SendKind.MOVE_NOTICE, SendKind.WITHDRAW_NOTICE})
+
+
 class DeliveryState(enum.StrEnum):
     PENDING = "pending"  # waiting for the embargo and a worker
     SENDING = "sending"  # claimed by one worker, being transmitted now

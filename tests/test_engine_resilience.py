@@ -38,7 +38,7 @@ class FlakyBroker(RecordingDispatcher):
         self.failures = failures
         self.lock = threading.Lock()
 
-    def dispatch(self, batch: BatchRef, *, not_before: datetime) -> None:
+    def dispatch(self, batch: BatchRef, *, not_before: datetime, urgent: bool = False) -> None:
         with self.lock:
             if self.failures > 0:
                 self.failures -= 1

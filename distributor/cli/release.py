@@ -4,17 +4,20 @@ from pathlib import Path
 
 import typer
 
-from distributor.cli import release_views
+from distributor.cli import embargo_commands, release_views
+from distributor.cli.arguments import id_argument
 from distributor.cli.context import runtime
+from distributor.cli.prebrief_options import prebrief_request
 from distributor.cli.release_files import read_release
 from distributor.embargo import resolve_embargo
 from distributor.errors import DistributorError
 from distributor.preview import make_preview, preview_notice, recipient_for, send_test_copies
 from distributor.releases import content_of, create_release, get_release
-from distributor.scheduling import cancel_release, schedule_send
+from distributor.scheduling import schedule_send
 
 app = typer.Typer(help="Releases and their sends.", no_args_is_help=True)
 release_views.register(app)
+embargo_commands.register(app)
 
 
 @app.command()
@@ -24,9 +27,14 @@ def create(
         "--from",
         help="Plain text (headline first) or Markdown with +++ TOML front matter +++.",
     ),
+    allow_outside_folder: bool = typer.Option(
+        False,
+        "--allow-outside-folder",
+        help="Let the front matter attach files outside the release file's folder.",
+    ),
 ) -> None:
     """Store a release from a file; it is rendered through its templates first."""
-    draft = read_release(from_file)
+    draft = read_release(from_file, allow_outside_folder=allow_outside_folder)
     with runtime() as rt, rt.sessions.begin() as session:
         release = create_release(
             session,
@@ -46,7 +54,7 @@ def _embargo_options(embargo: str, tz: str) -> tuple[str | None, str | None]:
 
 @app.command()
 def preview(
-    release_id: int,
+    release_id: int = id_argument("release"),
     contact: str = typer.Option("", help="Personalise for this contact (default: a sample)."),
     html: Path | None = typer.Option(None, help="Write the HTML part here, pictures embedded."),
     eml: Path | None = typer.Option(None, help="Write the whole message here (.eml)."),
@@ -60,7 +68,12 @@ def preview(
     with runtime() as rt, rt.sessions() as session:
         now = rt.clock.now()
         notice = preview_notice(
-            session, release_id=release_id, embargo=embargo_text, zone=zone, now=now
+            session,
+            release_id=release_id,
+            embargo=embargo_text,
+            zone=zone,
+            now=now,
+            max_ahead=rt.settings.max_embargo_ahead,
         )
         content = content_of(get_release(session, release_id))
         recipient = recipient_for(session, contact or None)
@@ -80,7 +93,7 @@ def preview(
 
 @app.command("test-send")
 def test_send(
-    release_id: int,
+    release_id: int = id_argument("release"),
     to: list[str] = typer.Option(..., help="Address to send a test copy to; repeat for several."),
     contact: str = typer.Option("", help="Personalise as this contact (default: a sample)."),
     embargo: str = typer.Option("", help='Show this embargo, "YYYY-MM-DD HH:MM" (with --tz).'),
@@ -92,7 +105,12 @@ def test_send(
         with rt.sessions() as session:
             now = rt.clock.now()
             notice = preview_notice(
-                session, release_id=release_id, embargo=embargo_text, zone=zone, now=now
+                session,
+                release_id=release_id,
+                embargo=embargo_text,
+                zone=zone,
+                now=now,
+                max_ahead=rt.settings.max_embargo_ahead,
             )
             content = content_of(get_release(session, release_id))
             personalise_as = recipient_for(session, contact or None)
@@ -110,7 +128,7 @@ def test_send(
 
 @app.command()
 def schedule(
-    release_id: int,
+    release_id: int = id_argument("release"),
     embargo: str = typer.Option(..., help='Local time, "YYYY-MM-DD HH:MM".'),
     # Not required by the parser, so that a missing zone gets the same clear error as an
     # empty one rather than a usage message.
@@ -122,6 +140,17 @@ def schedule(
     again: bool = typer.Option(
         False, "--again", help="Also send to contacts who already have this release."
     ),
+    prebrief_at: str = typer.Option(
+        "",
+        help="Send the embargoed copy to vetted journalists first, at this local time "
+        '"YYYY-MM-DD HH:MM" (in --tz).',
+    ),
+    prebrief_now: bool = typer.Option(
+        False, "--prebrief-now", help="Send the embargoed copy to vetted journalists now."
+    ),
+    prebrief_to: list[str] = typer.Option(
+        [], help="Pre-brief only the vetted journalists on this list or segment (repeat)."
+    ),
 ) -> None:
     """Schedule a release to lists and segments; it goes out at the embargo instant.
 
@@ -130,7 +159,16 @@ def schedule(
     """
     with runtime() as rt, rt.sessions.begin() as session:
         now = rt.clock.now()
-        embargo_at = resolve_embargo(embargo, tz, now=now)
+        embargo_at = resolve_embargo(embargo, tz, now=now, max_ahead=rt.settings.max_embargo_ahead)
+        prebrief = prebrief_request(
+            session,
+            at=prebrief_at,
+            now_flag=prebrief_now,
+            narrowed_to=prebrief_to,
+            tz=tz,
+            now=now,
+            max_ahead=rt.settings.max_embargo_ahead,
+        )
         scheduled = schedule_send(
             session,
             release_id=release_id,
@@ -141,24 +179,28 @@ def schedule(
             now=now,
             batch_size=rt.settings.batch_size,
             again=again,
+            prebrief=prebrief,
         )
     typer.echo(
         f"scheduled send {scheduled.send_id}: {scheduled.recipients} recipient(s) as the lists "
         f"stand now, at {embargo} {tz} ({embargo_at:%Y-%m-%d %H:%M} UTC); the lists are read "
         "again just before the lift"
     )
+    if scheduled.prebrief is not None:
+        typer.echo(
+            f"pre-brief send {scheduled.prebrief.send_id}: the embargoed copy to "
+            f"{scheduled.prebrief.recipients} vetted journalist(s) at "
+            f"{scheduled.prebrief.at:%Y-%m-%d %H:%M} UTC"
+            + (
+                f"; they get a one-line lift notice (send "
+                f"{scheduled.prebrief.lift_notice_send_id}) at the lift instead of the release"
+                if scheduled.prebrief.lift_notice_send_id
+                else "; they are not sent the release again at the lift"
+            )
+        )
     if scheduled.left_out:
         typer.secho(
             f"warning: {scheduled.left_out} contact(s) on these lists and segments will not be "
             "sent it: their addresses are suppressed or the people asked to be forgotten",
             err=True,
         )
-
-
-@app.command()
-def cancel(release_id: int) -> None:
-    """Cancel every send of a release that has not gone out."""
-    with runtime() as rt, rt.sessions.begin() as session:
-        stopped = cancel_release(session, release_id=release_id, now=rt.clock.now())
-    for send_id, count in stopped.items():
-        typer.echo(f"cancelled send {send_id}: {count} delivery(ies) will not be sent")

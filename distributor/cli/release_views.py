@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from distributor.cli.arguments import id_argument
 from distributor.cli.context import runtime
 from distributor.cli.output import JSON_HELP, emit_json
 from distributor.cli.release_files import read_release
@@ -43,7 +44,8 @@ def list_releases(as_json: bool = typer.Option(False, "--json", help=JSON_HELP))
 
 
 def show_release(
-    release_id: int, as_json: bool = typer.Option(False, "--json", help=JSON_HELP)
+    release_id: int = id_argument("release"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """A release's content, and each of its sends with its audience and state."""
     with runtime() as rt, rt.sessions() as session:
@@ -76,13 +78,18 @@ def show_release(
 
 
 def edit(
-    release_id: int,
+    release_id: int = id_argument("release"),
     from_file: Path = typer.Option(
         ..., "--from", help="The new text: plain text or Markdown with front matter, as create."
     ),
+    allow_outside_folder: bool = typer.Option(
+        False,
+        "--allow-outside-folder",
+        help="Let the front matter attach files outside the release file's folder.",
+    ),
 ) -> None:
     """Replace a release's content while nothing of it has gone out."""
-    draft = read_release(from_file)
+    draft = read_release(from_file, allow_outside_folder=allow_outside_folder)
     with runtime() as rt, rt.sessions.begin() as session:
         release = edit_release(
             session,

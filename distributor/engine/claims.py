@@ -14,14 +14,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Row, Table, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    case,
+    exists,
+    false,
+    func,
+    insert,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from distributor.audience_rules import NOT_VETTED_DETAIL, vetted_for_embargoes
 from distributor.engine.dbclock import DatabaseClock
 from distributor.engine.dispatch import BatchRef
 from distributor.message import Recipient
 from distributor.models import Contact, Delivery, DeliveryEvent, Outlet, Release, Send, SendBatch
-from distributor.states import DeliveryState, SendState
+from distributor.states import DeliveryState, SendKind, SendState
 from distributor.suppression import contact_is_suppressed
 
 # Core, not ORM, inserts for the history rows: the ORM's bulk path costs several times more
@@ -36,8 +52,12 @@ CLAIMABLE = (DeliveryState.PENDING, DeliveryState.DEFERRED)
 class SendSnapshot:
     send_id: int
     state: SendState
-    embargo_at: datetime
+    embargo_at: datetime  # when this send may go out
     release: Release
+    kind: SendKind = SendKind.PUBLIC
+    # The release's embargo, the public send's: what a pre-brief or a notice announces.
+    release_embargo_at: datetime | None = None
+    embargo_zone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +79,21 @@ def load_send(session: Session, send_id: int) -> SendSnapshot | None:
     if row is None:
         return None
     send, release = row
-    return SendSnapshot(send.id, send.state, send.embargo_at, release)
+    release_embargo_at = send.embargo_at
+    if send.parent_send_id is not None:
+        release_embargo_at = (
+            session.scalar(select(Send.embargo_at).where(Send.id == send.parent_send_id))
+            or send.embargo_at
+        )
+    return SendSnapshot(
+        send.id,
+        send.state,
+        send.embargo_at,
+        release,
+        kind=send.kind,
+        release_embargo_at=release_embargo_at,
+        embargo_zone=send.embargo_zone,
+    )
 
 
 def is_due(now: datetime) -> ColumnElement[bool]:
@@ -95,13 +129,33 @@ def claim_deliveries(
 ) -> list[ClaimedDelivery]:
     """Claim up to `limit` due deliveries of the batch; `now` is the database's time."""
     live = send_is_live(batch.send_id, clock)
+    embargoed_copy = session.scalar(select(Send.kind).where(Send.id == batch.send_id)) is (
+        SendKind.PREBRIEF
+    )
     while True:
-        candidates = _candidates(session, batch=batch, now=now, limit=limit)
+        candidates = _candidates(
+            session, batch=batch, now=now, limit=limit, embargoed_copy=embargoed_copy
+        )
         if not candidates:
             return []
-        # Someone may have unsubscribed since the audience was resolved: never send to them.
-        suppressed = _suppress(session, [c[0] for c in candidates if c[5]], live=live, now=now)
-        # A chunk of nothing but suppressed addresses is not the end of the batch: read on.
+        # Someone may have unsubscribed since the audience was resolved: never send to them;
+        # nor the embargoed copy to someone no longer vetted for it (a breach, say).
+        suppressed = _end_unsendable(
+            session,
+            [c[0] for c in candidates if c[5] is True],
+            live=live,
+            now=now,
+            state=DeliveryState.SUPPRESSED,
+            detail=SUPPRESSED_DETAIL,
+        ) + _end_unsendable(
+            session,
+            [c[0] for c in candidates if c[5] is None],
+            live=live,
+            now=now,
+            state=DeliveryState.CANCELLED,
+            detail=NOT_VETTED_DETAIL,
+        )
+        # A chunk of nothing but unsendable addresses is not the end of the batch: read on.
         if suppressed == 0 or len(candidates) > suppressed:
             break
     claimed = {
@@ -109,7 +163,7 @@ def claim_deliveries(
         for delivery_id, attempts, first, claimed_at in session.execute(
             update(Delivery)
             .where(
-                Delivery.id.in_([c[0] for c in candidates if not c[5]]),
+                Delivery.id.in_([c[0] for c in candidates if c[5] is False]),
                 is_due(now),
                 live,
                 holds_lease(batch, owner, clock),
@@ -153,8 +207,15 @@ def claim_deliveries(
 
 
 def _candidates(
-    session: Session, *, batch: BatchRef, now: datetime, limit: int
-) -> Sequence[Row[int, str, str, str, str | None, bool]]:
+    session: Session, *, batch: BatchRef, now: datetime, limit: int, embargoed_copy: bool
+) -> Sequence[Row[int, str, str, str, str | None, bool | None]]:
+    """Due deliveries; the last column is True for a suppressed address, None for one that
+    may not have the embargoed copy, False for one to send to."""
+    unsendable = case(
+        (contact_is_suppressed(), true()),
+        *([(not_(vetted_for_embargoes()), null())] if embargoed_copy else []),
+        else_=false(),
+    )
     return session.execute(
         select(
             Delivery.id,
@@ -162,7 +223,7 @@ def _candidates(
             Contact.name,
             func.coalesce(Outlet.name, ""),
             Contact.time_zone,
-            contact_is_suppressed(),
+            unsendable,
         )
         .join(Contact, Contact.id == Delivery.contact_id)
         .outerjoin(Outlet, Outlet.id == Contact.outlet_id)
@@ -177,30 +238,33 @@ def _candidates(
     ).all()
 
 
-def _suppress(session: Session, ids: list[int], *, live: ColumnElement[bool], now: datetime) -> int:
-    """Mark these due deliveries suppressed, with their events; returns how many."""
+def _end_unsendable(
+    session: Session,
+    ids: list[int],
+    *,
+    live: ColumnElement[bool],
+    now: datetime,
+    state: DeliveryState,
+    detail: str,
+) -> int:
+    """End these due deliveries unsent, with their events; returns how many."""
     if not ids:
         return 0
-    suppressed_ids = session.scalars(
+    ended = session.scalars(
         update(Delivery)
         .where(Delivery.id.in_(ids), is_due(now), live)
-        .values(state=DeliveryState.SUPPRESSED, finished_at=now, next_attempt_at=None)
+        .values(state=state, finished_at=now, next_attempt_at=None, error=detail)
         .returning(Delivery.id)
     ).all()
-    if suppressed_ids:
+    if ended:
         session.execute(
             insert(EVENTS),
             [
-                {
-                    "delivery_id": i,
-                    "at": now,
-                    "state": DeliveryState.SUPPRESSED,
-                    "detail": SUPPRESSED_DETAIL,
-                }
-                for i in sorted(suppressed_ids)
+                {"delivery_id": i, "at": now, "state": state, "detail": detail}
+                for i in sorted(ended)
             ],
         )
-    return len(suppressed_ids)
+    return len(ended)
 
 
 def seconds_until_embargo(session: Session, send_id: int, clock: DatabaseClock) -> float | None:

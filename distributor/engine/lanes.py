@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -102,9 +103,7 @@ class LaneSender:
         self.lanes = len(connections)
         await asyncio.gather(*(c.open() for c in connections), return_exceptions=True)
         started = self.clock.now()
-        await pause_until(
-            self.clock, self.snapshot.embargo_at, at_most=self.job.max_wait.total_seconds()
-        )
+        await self._wait_for_lift(at_most=self.job.max_wait.total_seconds())
         # One budget for the whole wait: this pause and any "not yet" from the database after.
         waited = max((self.clock.now() - started).total_seconds(), 0.0)
         recorder = GroupRecorder(
@@ -132,6 +131,33 @@ class LaneSender:
             await asyncio.to_thread(self._rest_relay, self.outage)
         elif self.report.stopped_reason is None:
             self.report.stopped_reason = self._interruption()
+
+    async def _wait_for_lift(self, *, at_most: float) -> None:
+        """Sleep until the embargo, following it if the press office moves it meanwhile, and
+        stop waiting at once if the send is withdrawn or disarmed (a move takes it back to
+        scheduled, and the tick queues it again for the new time)."""
+        target = self.snapshot.embargo_at
+        while True:
+            await pause_until(self.clock, target, at_most=min(at_most, SEND_WATCH_INTERVAL))
+            at_most -= SEND_WATCH_INTERVAL
+            remaining = (target - self.clock.now()).total_seconds()
+            if remaining <= 0 or at_most <= 0:
+                return
+            try:
+                state, embargo_at = await asyncio.to_thread(self._send_timing)
+            except Exception:  # noqa: S112 - the claim checks the embargo in any case
+                continue
+            if state is not SendState.ARMED or embargo_at is None:
+                self.halted = f"the send is {state.value if state else 'gone'}"
+                return
+            target = embargo_at
+
+    def _send_timing(self) -> tuple[SendState | None, datetime | None]:
+        with self.parts.sessions() as session:
+            row = session.execute(
+                select(Send.state, Send.embargo_at).where(Send.id == self.job.send_id)
+            ).first()
+        return (row[0], row[1]) if row else (None, None)
 
     async def _watch_send(self) -> None:
         """A pause, a cancel or a hold stops the lanes within half a second: each finishes

@@ -147,9 +147,16 @@ def expire_stale_deferrals(session: Session, *, now: datetime, window: timedelta
     return len(ids)
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedBatch:
+    batch: BatchRef
+    embargo_at: datetime
+    urgent: bool  # a notice: on the queue that bulk sends cannot hold up
+
+
 def claim_batches_to_dispatch(
     session: Session, *, now: datetime, redispatch_after: timedelta
-) -> list[tuple[BatchRef, datetime]]:
+) -> list[QueuedBatch]:
     """Batches of armed sends with due work that no live worker holds and no recent broker
     message carries. Marks them queued; the caller then queues them."""
     free = and_(
@@ -162,20 +169,20 @@ def claim_batches_to_dispatch(
         is_due(now),
     )
     candidates = session.execute(
-        select(SendBatch.send_id, SendBatch.batch_no, Send.embargo_at)
+        select(SendBatch.send_id, SendBatch.batch_no, Send.embargo_at, Send.kind)
         .join(Send, Send.id == SendBatch.send_id)
         .where(Send.state == SendState.ARMED, free, has_due_work)
         .order_by(SendBatch.send_id, SendBatch.batch_no)
     ).all()
     claimed = []
-    for send_id, batch_no, embargo_at in candidates:
+    for send_id, batch_no, embargo_at, kind in candidates:
         result = session.execute(
             update(SendBatch)
             .where(SendBatch.send_id == send_id, SendBatch.batch_no == batch_no, free)
             .values(queued_at=now)
         )
         if rows_affected(result):
-            claimed.append((BatchRef(send_id, batch_no), embargo_at))
+            claimed.append(QueuedBatch(BatchRef(send_id, batch_no), embargo_at, kind.is_notice))
     return claimed
 
 
@@ -245,20 +252,24 @@ def tick(
         )
     # Queued only after the claim committed: a crash in between leaves the batches marked,
     # and the redispatch rule picks them up again later.
-    for done, (batch, embargo_at) in enumerate(to_dispatch):
+    for done, queued in enumerate(to_dispatch):
         try:
-            dispatcher.dispatch(batch, not_before=max(embargo_at - policy.prepare_ahead, now))
+            dispatcher.dispatch(
+                queued.batch,
+                not_before=max(queued.embargo_at - policy.prepare_ahead, now),
+                urgent=queued.urgent,
+            )
         except Exception:
             # The broker is out of reach: unmark what it did not take, so that the next tick
             # queues it again rather than waiting out the redispatch interval.
             with sessions.begin() as session:
-                unmark_batches(session, [b for b, _ in to_dispatch[done:]], queued_at=now)
+                unmark_batches(session, [q.batch for q in to_dispatch[done:]], queued_at=now)
             raise
     with sessions.begin() as session:
         completed = complete_finished_sends(session, now=now)
     return TickReport(
         armed=armed,
-        dispatched=[batch for batch, _ in to_dispatch],
+        dispatched=[q.batch for q in to_dispatch],
         completed=completed,
         held=held,
         takeovers=takeovers,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, String, Text
+from sqlalchemy import LargeBinary, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distributor.models.base import Base
@@ -25,5 +25,8 @@ class Organisation(Base):
     logo_content_type: Mapped[str | None] = mapped_column(String(100))
     logo_alt: Mapped[str] = mapped_column(Text, default="")
     logo_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Journalists who had the embargoed copy get a one-line "the embargo has now lifted" at
+    # the lift, instead of the release a second time.
+    lift_notice: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

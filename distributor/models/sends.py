@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distributor.models.base import Base, state_enum
-from distributor.states import DeliveryState, SendState
+from distributor.states import DeliveryState, SendKind, SendState
 
 
 class Send(Base):
@@ -17,6 +17,16 @@ class Send(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
     state: Mapped[SendState] = mapped_column(state_enum(SendState), index=True)
+    kind: Mapped[SendKind] = mapped_column(
+        state_enum(SendKind), default=SendKind.PUBLIC, server_default=SendKind.PUBLIC.value
+    )
+    # A pre-brief, notice or correction belongs to the release's public send, whose embargo
+    # it announces.
+    parent_send_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sends.id", ondelete="CASCADE"), index=True
+    )
+    # When it may go out: the embargo of a public send, the hour of a pre-brief, the moment
+    # a notice was decided.
     embargo_at: Mapped[datetime] = mapped_column(index=True)
     # The zone the press officer scheduled in, for showing the embargo back in local time.
     embargo_zone: Mapped[str] = mapped_column(String(64))

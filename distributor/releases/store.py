@@ -22,7 +22,7 @@ from distributor.files import ATTACHMENT_TYPES, IMAGE_TYPES, sniff_content_type
 from distributor.models import Release, ReleaseAsset, Send
 from distributor.organisations import get_organisation
 from distributor.releases.content import ReleaseContent, content_of, profile_of
-from distributor.releases.draft import AttachmentFile, ImageFile, ReleaseDraft
+from distributor.releases.draft import AttachmentFile, ImageFile, ReleaseDraft, check_draft_text
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.markup import is_remote, markdown_images
 from distributor.states import ACTIVE_SEND_STATES
@@ -62,6 +62,10 @@ def _link_problem(url: str) -> str | None:
 def draft_problems(draft: ReleaseDraft, *, max_asset_bytes: int) -> list[str]:
     """Everything wrong with a draft, each saying what to change."""
     problems: list[str] = []
+    try:
+        check_draft_text(draft)  # hidden characters, lengths: for drafts built in code too
+    except DistributorError as exc:
+        problems.append(str(exc))
     headline = " ".join(draft.headline.split())
     if not headline:
         problems.append("the headline is empty")

@@ -11,6 +11,7 @@ from jinja2 import Environment
 
 from distributor.releases.content import ReleaseContent
 from distributor.releases.draft import AttachmentFile
+from distributor.rendering.announcements import NOTICE_TEMPLATE, Announcement
 from distributor.rendering.brand import BrandColours
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.personal import (
@@ -62,6 +63,8 @@ class PreparedRelease:
     setup: RenderSetup
     notice: EmbargoNotice | None
     test: bool = False
+    # Set for a notice about the release (lifted, moved, withdrawn) instead of the release.
+    announcement: Announcement | None = None
     shared: SharedView = field(init=False)
     _variants: dict[Variant, RenderedVariant] = field(default_factory=dict, repr=False)
     _largest_html: int = field(default=0, repr=False)
@@ -95,12 +98,14 @@ class PreparedRelease:
 
     @property
     def template_names(self) -> tuple[str, str]:
-        name = self.content.draft.template
+        name = NOTICE_TEMPLATE if self.announcement else self.content.draft.template
         return f"{name}.html.j2", f"{name}.txt.j2"
 
     def subject(self, variant: Variant) -> str:
         subject = self.headline
-        if variant.embargoed and self.notice is not None:
+        if self.announcement is not None:
+            subject = f"{self.announcement.subject_prefix}: {subject}"
+        elif variant.embargoed and self.notice is not None:
             subject = f"{self.notice.subject_prefix}: {subject}"
         return TEST_PREFIX + subject if self.test else subject
 
@@ -140,6 +145,7 @@ class PreparedRelease:
             values=values_for(variant, {slot: placeholder(slot) for slot in SLOTS}),
             subject=subject,
             test=self.test,
+            announcement=self.announcement,
         )
         probed = template_context(
             self.shared,
@@ -148,6 +154,7 @@ class PreparedRelease:
             values=values_for(variant, PROBE_VALUES),
             subject=subject,
             test=self.test,
+            announcement=self.announcement,
         )
         html_name, text_name = self.template_names
         html = self._skeleton(html_name, marked, probed, html=True)
@@ -186,8 +193,11 @@ def prepare_release(
     setup: RenderSetup,
     notice: EmbargoNotice | None,
     test: bool = False,
+    announcement: Announcement | None = None,
 ) -> PreparedRelease:
-    return PreparedRelease(content=content, setup=setup, notice=notice, test=test)
+    return PreparedRelease(
+        content=content, setup=setup, notice=notice, test=test, announcement=announcement
+    )
 
 
 def check_release_renders(

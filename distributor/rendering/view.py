@@ -17,6 +17,7 @@ from distributor.files import image_size
 from distributor.releases.content import ReleaseContent
 from distributor.releases.draft import AttachmentFile, BodyFormat, ImageFile, Link, PressContact
 from distributor.releases.draft import Quote as QuoteDraft
+from distributor.rendering.announcements import Announcement
 from distributor.rendering.brand import BrandColours
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.markup import (
@@ -258,6 +259,7 @@ def template_context(
     values: dict[str, str],
     subject: str,
     test: bool,
+    announcement: Announcement | None = None,
 ) -> dict[str, Any]:
     """The context of one variant; `values` holds placeholders (or probe values)."""
     embargo = None
@@ -283,4 +285,5 @@ def template_context(
         "preheader": preheader,
         "subject": subject,
         "test": test,
+        "announcement": announcement,
     }

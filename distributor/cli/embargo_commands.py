@@ -1,0 +1,87 @@
+"""`release move`, `release lift` and `release cancel`: the embargo changed up to the last
+second, with notices to the journalists who hold the embargoed copy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import typer
+
+from distributor.cli.arguments import id_argument
+from distributor.cli.context import runtime
+from distributor.embargo import resolve_embargo
+from distributor.embargo_changes import (
+    EmbargoChange,
+    lift_embargo,
+    move_embargo,
+    withdraw_release,
+)
+from distributor.rendering.embargo_notice import EmbargoNotice
+
+
+def _report_notices(change: EmbargoChange, what: str) -> None:
+    if change.notice_send_id is not None:
+        typer.echo(
+            f"  {what} notice (send {change.notice_send_id}) going now to {change.notified} "
+            "journalist(s) who hold the embargoed copy"
+        )
+    for send_id in change.cancelled_prebriefs:
+        typer.echo(f"  pre-brief send {send_id} cancelled: it could not go out before the lift")
+
+
+def move(
+    release_id: int = id_argument("release"),
+    embargo: str = typer.Option(..., help='New local time, "YYYY-MM-DD HH:MM".'),
+    tz: str = typer.Option("", help="IANA time zone of that local time, e.g. Europe/London."),
+) -> None:
+    """Move the embargo, earlier or later, while nothing of the public send has gone out."""
+    with runtime() as rt, rt.sessions.begin() as session:
+        now = rt.clock.now()
+        embargo_at = resolve_embargo(embargo, tz, now=now, max_ahead=rt.settings.max_embargo_ahead)
+        change = move_embargo(
+            session,
+            release_id=release_id,
+            embargo_at=embargo_at,
+            embargo_zone=tz,
+            now=now,
+            arm_lead=timedelta(seconds=rt.settings.arm_lead_seconds),
+            batch_size=rt.settings.batch_size,
+        )
+    shown = EmbargoNotice(at=change.embargo_at, zone_name=change.embargo_zone)
+    typer.echo(f"release {release_id}: embargo moved to {shown.in_release_zone}")
+    _report_notices(change, "embargo moved")
+
+
+def lift(release_id: int = id_argument("release")) -> None:
+    """Lift the embargo now: the release goes to everyone at once."""
+    with runtime() as rt, rt.sessions.begin() as session:
+        change = lift_embargo(
+            session,
+            release_id=release_id,
+            now=rt.clock.now(),
+            arm_lead=timedelta(seconds=rt.settings.arm_lead_seconds),
+        )
+    sends = ", ".join(map(str, change.moved_sends))
+    typer.echo(f"release {release_id}: embargo lifted now; send(s) {sends} go out within seconds")
+    _report_notices(change, "embargo lifted")
+
+
+def cancel(release_id: int = id_argument("release")) -> None:
+    """Withdraw a release: cancel every send that has not gone out, and tell journalists who
+    hold the embargoed copy not to publish."""
+    with runtime() as rt, rt.sessions.begin() as session:
+        stopped, change = withdraw_release(
+            session,
+            release_id=release_id,
+            now=rt.clock.now(),
+            batch_size=rt.settings.batch_size,
+        )
+    for send_id, count in stopped.items():
+        typer.echo(f"cancelled send {send_id}: {count} delivery(ies) will not be sent")
+    _report_notices(change, "withdrawal")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("move")(move)
+    app.command("lift")(lift)
+    app.command("cancel")(cancel)
