@@ -19,9 +19,9 @@ from tests.support.services import require
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 DEPLOYMENT_DOC = COMPOSE_FILE.parent / "docs" / "deployment.md"
 
-SERVICES = {"postgres", "redis", "migrate", "worker", "scheduler", "mailpit"}
-LONG_RUNNING = ("postgres", "redis", "rabbitmq", "worker", "scheduler", "mailpit")
-APP_SERVICES = ("migrate", "worker", "scheduler")
+SERVICES = {"postgres", "redis", "migrate", "worker", "notice-worker", "scheduler", "mailpit"}
+LONG_RUNNING = ("postgres", "redis", "rabbitmq", "worker", "notice-worker", "scheduler", "mailpit")
+APP_SERVICES = ("migrate", "worker", "notice-worker", "scheduler")
 SCALABLE = ("worker", "scheduler")
 REQUIRED_VARIABLES = ("DISTRIBUTOR_SECRET_KEY", "POSTGRES_PASSWORD")
 REDIS_BROKER_URL = "redis://redis:6379/0"
@@ -124,6 +124,8 @@ def test_scalable_services_have_no_fixed_name_or_ports(services: dict[str, Any],
 def test_processes_run_the_right_commands(services: dict[str, Any]) -> None:
     assert command_of(services["migrate"])[-3:] == ["distributor", "db", "upgrade"]
     assert command_of(services["worker"])[-2:] == ["distributor", "worker"]
+    assert command_of(services["notice-worker"])[:2] == ["distributor", "worker"]
+    assert "--notices-only" in command_of(services["notice-worker"])
     assert command_of(services["scheduler"])[-2:] == ["distributor", "scheduler"]
 
 
