@@ -40,6 +40,7 @@ def save_organisation(
     primary_colour: str | None = None,
     accent_colour: str | None = None,
     logo: LogoFile | None = None,
+    lift_notice: bool | None = None,
 ) -> Organisation:
     """Create the organisation, or change the fields given (None leaves a field as it was)."""
     name = " ".join(name.split())
@@ -75,6 +76,8 @@ def save_organisation(
         organisation.logo_filename = filename
         organisation.logo_data = logo.data
         organisation.logo_alt = logo.alt.strip()
+    if lift_notice is not None:
+        organisation.lift_notice = lift_notice
     organisation.updated_at = now
     session.flush()
     return organisation

@@ -5,6 +5,7 @@ test_embargo_workflow.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,11 +17,13 @@ from distributor.engine.dispatch import RecordingDispatcher
 from distributor.engine.tick import SchedulerPolicy, tick
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
 from distributor.models import Contact, Delivery, Send, SendBatch
+from distributor.organisations import save_organisation
 from distributor.prebriefs import PrebriefRequest
+from distributor.releases import create_release
 from distributor.runtime import Runtime
 from distributor.scheduling import ScheduledSend, schedule_send
 from distributor.states import DeliveryState, SendKind, SendState
-from tests.conftest import now, seconds_from_now
+from tests.conftest import SAMPLE_DRAFT, now, seconds_from_now
 
 LEAD = timedelta(seconds=10)
 POLICY = SchedulerPolicy(arm_lead=LEAD, redispatch_after=timedelta(minutes=5), batch_size=5)
@@ -255,3 +258,19 @@ def test_withdrawing_cancels_everything_and_tells_only_the_prebriefed(
     }
     (lift_notice,) = sends_of(runtime, SendKind.LIFT_NOTICE)
     assert lift_notice.state is SendState.CANCELLED
+
+
+def test_an_organisation_can_turn_the_lift_notice_off(
+    runtime: Runtime, make_audience: MakeAudience
+) -> None:
+    _, emails = make_audience(2)
+    vet(runtime, emails[0])
+    with runtime.sessions.begin() as session:
+        save_organisation(session, name="Quiet Charity", now=now(), lift_notice=False)
+        release_id = create_release(
+            session, replace(SAMPLE_DRAFT, organisation="Quiet Charity"), now=now()
+        ).id
+    scheduled = schedule(runtime, release_id)
+    assert scheduled.prebrief is not None
+    assert scheduled.prebrief.lift_notice_send_id is None
+    assert sends_of(runtime, SendKind.LIFT_NOTICE) == []

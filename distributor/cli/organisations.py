@@ -31,6 +31,13 @@ def set_organisation(
     accent_colour: str | None = typer.Option(
         None, help="Embargo banner and rules colour, #rrggbb."
     ),
+    lift_notice: bool | None = typer.Option(
+        None,
+        "--lift-notice/--no-lift-notice",
+        help="Whether pre-briefed journalists get a one-line 'embargo lifted' notice at the "
+        "lift (they never get the release twice).",
+        show_default=False,
+    ),
 ) -> None:
     """Create an organisation or change the given fields; releases name it in front matter."""
     about_text = None
@@ -52,5 +59,6 @@ def set_organisation(
             primary_colour=primary_colour,
             accent_colour=accent_colour,
             logo=logo_file,
+            lift_notice=lift_notice,
         )
     typer.echo(f"saved organisation {organisation.id}: {organisation.name}")
