@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +19,11 @@ from benchmarks.cpu import CpuMeter, service_roles
 from benchmarks.dataset import Dataset
 from distributor.audience_refresh import refresh_audience
 from distributor.contacts_import import import_contacts, parse_contacts_csv
+from distributor.dkim_keys import KeyType, generate_key
 from distributor.engine.claims import load_send
 from distributor.engine.outcomes import Outcome, OutcomeRecorder
+from distributor.mail.builder import BuiltMessage
+from distributor.mail.dkim import DkimKey, DkimSigner
 from distributor.message import Recipient
 from distributor.models import Contact, Delivery
 from distributor.runtime import Runtime
@@ -52,6 +56,8 @@ class ComponentFigures:
     build_count: int = 0
     build_seconds: float | None = None
     message_bytes: int | None = None  # size of one built message
+    # Built and DKIM-signed (one key), by algorithm ("RSA-2048", "Ed25519"): (count, seconds).
+    signed_builds: dict[str, tuple[int, float]] = field(default_factory=dict)
     audience_contacts: int = 0
     audience_deliveries: int = 0
     audience_seconds: float | None = None  # schedule_send, rolled back afterwards
@@ -111,6 +117,41 @@ def time_builds(rt: Runtime, send_id: int, count: int) -> tuple[int, float, int]
     for recipient in recipients:
         build(recipient)
     return len(recipients), time.perf_counter() - started, len(data)
+
+
+def time_signing(
+    build: Callable[[Recipient], BuiltMessage], recipients: list[Recipient], signer: DkimSigner
+) -> float:
+    """Seconds to build and sign a message for each recipient, after one to warm up."""
+    signer.sign(build(recipients[0]).data)
+    started = time.perf_counter()
+    for recipient in recipients:
+        signer.sign(build(recipient).data)
+    return time.perf_counter() - started
+
+
+def time_signed_builds(rt: Runtime, send_id: int, count: int) -> dict[str, tuple[int, float]]:
+    """Builds as in time_builds, each signed with a fresh RSA-2048 key, then Ed25519."""
+    with rt.sessions() as session:
+        snapshot = load_send(session, send_id)
+        contacts = session.execute(
+            select(Contact.id, Contact.email, Contact.name).order_by(Contact.id).limit(count)
+        ).all()
+    if snapshot is None:
+        raise RuntimeError(f"send {send_id} is gone")
+    build = rt.make_builder(snapshot)
+    recipients = [Recipient(delivery_id=i, email=e, name=n) for i, e, n in contacts]
+    domain = rt.settings.sender_domain
+    return {
+        label: (
+            len(recipients),
+            time_signing(build, recipients, DkimSigner([DkimKey("bench", domain, key)])),
+        )
+        for label, key in (
+            ("RSA-2048", generate_key(KeyType.RSA, bits=2048)),
+            ("Ed25519", generate_key(KeyType.ED25519)),
+        )
+    }
 
 
 def time_audience(rt: Runtime, dataset: Dataset) -> tuple[int, float, float, int]:
@@ -218,6 +259,10 @@ def run_components(
             )
         except Exception as exc:
             figures.problems["build"] = _problem(exc)
+        try:
+            figures.signed_builds = time_signed_builds(rt, send_id, build_count)
+        except Exception as exc:
+            figures.problems["signed build"] = _problem(exc)
         try:
             for group in sorted({1, rt.settings.smtp_connections}):
                 figures.recording.append(time_recording(rt, send_id, build_count, group))

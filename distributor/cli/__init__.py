@@ -11,7 +11,9 @@ from distributor.cli import (
     contact_lookup,
     contacts,
     database,
+    deliverability,
     deliveries,
+    dkim,
     lists,
     operate,
     organisations,
@@ -40,6 +42,8 @@ app.add_typer(sends.app, name="send")
 app.add_typer(deliveries.app, name="deliveries")
 operate.register(app)
 unsubscribe.register(app)
+app.add_typer(dkim.app, name="dkim")
+deliverability.register(app)
 
 
 def main() -> None:

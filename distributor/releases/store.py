@@ -181,12 +181,13 @@ def checked_release(
     organisation = get_organisation(session, draft.organisation) if draft.organisation else None
     content = ReleaseContent(draft, profile_of(organisation) if organisation else None)
     # Imported here: distributor.rendering imports this package while it initialises.
+    from distributor.rendering.content_checks import content_warnings
     from distributor.rendering.render import check_release_renders
     from distributor.rendering.session import render_setup_for
 
-    warnings = check_release_renders(
-        content, setup=setup or render_setup_for(session), notice=sample_notice(now)
-    )
+    render_setup = setup or render_setup_for(session)
+    warnings = check_release_renders(content, setup=render_setup, notice=sample_notice(now))
+    warnings += content_warnings(content, setup=render_setup)
     for warning in warnings:
         if on_warning is not None:
             on_warning(warning)
