@@ -23,7 +23,10 @@ from distributor.dkim_keys import KeyType, generate_key
 from distributor.mail.dkim import DkimKey, DkimSigner
 from distributor.message import Recipient
 from distributor.releases.content import ReleaseContent
+from distributor.rendering import RenderSetup, default_environment, prepare_release
+from distributor.rendering.announcements import announcement_for
 from distributor.rendering.embargo_notice import EmbargoNotice
+from distributor.states import SendKind
 from tests.support.mail import (
     ALICE,
     EMBARGO,
@@ -51,6 +54,19 @@ def markdown(*, images: bool, attachments: bool) -> ReleaseContent:
         attachments=draft.attachments if attachments else (),
     )
     return ReleaseContent(draft, SAFELIVES if images else None)
+
+
+def notice_of(kind: SendKind, content: ReleaseContent, *, before_the_lift: bool) -> bytes:
+    """A notice to a pre-briefed journalist, built as the worker builds it."""
+    embargo = NOTICE if kind is SendKind.MOVE_NOTICE else None
+    rendered = prepare_release(
+        content,
+        setup=RenderSetup(environment=default_environment()),
+        notice=embargo,
+        announcement=announcement_for(kind, headline=content.draft.headline, embargo=NOTICE),
+    )
+    clock = BEFORE_THE_LIFT if before_the_lift else None
+    return builder(rendered=rendered, clock=clock).build(ALICE)
 
 
 def signed(data: bytes) -> bytes:
@@ -88,6 +104,21 @@ KINDS: dict[str, Callable[[], bytes]] = {
     "test copy, plain text, before the embargo": lambda: builder(
         sample_content(), notice=NOTICE, clock=BEFORE_THE_LIFT, test=True
     ).build(NAMELESS),
+    "pre-brief: the embargoed copy, Markdown": lambda: builder(
+        rich_content(), notice=NOTICE, clock=BEFORE_THE_LIFT
+    ).build(ALICE),
+    "pre-brief: the embargoed copy, plain text": lambda: builder(
+        sample_content(), notice=NOTICE, clock=BEFORE_THE_LIFT
+    ).build(NAMELESS),
+    "notice: embargo lifted": lambda: notice_of(
+        SendKind.LIFT_NOTICE, rich_content(), before_the_lift=False
+    ),
+    "notice: embargo moved": lambda: notice_of(
+        SendKind.MOVE_NOTICE, sample_content(), before_the_lift=True
+    ),
+    "notice: release withdrawn": lambda: notice_of(
+        SendKind.WITHDRAW_NOTICE, rich_content(), before_the_lift=True
+    ),
 }
 
 
