@@ -55,9 +55,11 @@ def schedule_with_prebrief(rt: Runtime, release_id: int, lift_in: float) -> Sche
         )
 
 
-def subjects_by_recipient(server: RecordingSMTPServer) -> dict[str, list[tuple[float, str]]]:
+def subjects_by_recipient(
+    server: RecordingSMTPServer, *, since: int = 0
+) -> dict[str, list[tuple[float, str]]]:
     found: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for message in server.received:
+    for message in server.received[since:]:
         found[message.recipient].append((message.arrived, str(message.parsed()["Subject"])))
     return found
 
@@ -166,7 +168,7 @@ def test_lifted_early_and_withdrawn(
     assert [s.split(":")[0] for _, s in sorted(received[emails[0]])][1] == "EMBARGO LIFTED"
 
     # A second release, withdrawn after its pre-brief: only the pre-briefed hear of it
-    smtp_server.received.clear()
+    before = len(smtp_server.received)
     with rt.sessions.begin() as session:
         second = schedule_send(
             session,
@@ -179,11 +181,11 @@ def test_lifted_early_and_withdrawn(
             again=True,
             prebrief=PrebriefRequest(at=now(), min_lead=timedelta(seconds=3)),
         )
-    wait_for_messages(smtp_server, 1, timeout=20)
+    wait_for_messages(smtp_server, before + 1, timeout=20)
     with rt.sessions.begin() as session:
         withdraw_release(session, release_id=release_id, now=now(), batch_size=5)
-    wait_for_messages(smtp_server, 2, timeout=20)
-    received = subjects_by_recipient(smtp_server)
+    wait_for_messages(smtp_server, before + 2, timeout=20)
+    received = subjects_by_recipient(smtp_server, since=before)
     assert set(received) == {emails[0]}
     (_, embargoed), (_, withdrawn) = sorted(received[emails[0]])
     assert embargoed.startswith("EMBARGOED UNTIL ")

@@ -182,7 +182,7 @@ def test_an_unknown_send_is_refused_with_exit_status_1(cli: Cli) -> None:
 
 
 def test_looking_back_further_than_a_century_is_refused(cli: Cli) -> None:
-    assert "give 0 to 1200" in cli.refused("contacts", "not-mailed", "--months", TOO_LARGE)
+    assert "give 0 to 1200" in cli.misused("contacts", "not-mailed", "--months", TOO_LARGE)
     with (
         installation(cli) as rt,
         rt.sessions() as session,
