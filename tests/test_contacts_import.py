@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
+from distributor.contacts.importing import NoValidRowError
 from distributor.contacts_import import (
     ImportReport,
     ParsedContacts,
     import_contacts,
     parse_contacts_csv,
 )
-from distributor.contacts.importing import NoValidRowError
 from distributor.errors import ImportRejectedError
 from distributor.lists import add_to_list, create_list
 from distributor.models import Contact, ListMembership, Outlet
