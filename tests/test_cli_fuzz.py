@@ -27,7 +27,10 @@ from distributor.cli import app, main
 LONG_RUNNING = {"worker", "scheduler", "mailcatcher", "demo", "up", "web"}
 GUARDED_TABLES = ("contacts", "sends", "deliveries", "releases", "media_lists", "suppressions")
 # What a refusal must leave untouched, by command.
-STORING = {("contacts", "import"): "contacts", ("release", "schedule"): "sends"}
+STORING: dict[tuple[str, ...], str] = {
+    ("contacts", "import"): "contacts",
+    ("release", "schedule"): "sends",
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[Command]:
             if name not in LONG_RUNNING:
                 yield from _commands(sub, (*prefix, name))
         return
-    arguments, options, flags = [], [], []
+    arguments: list[str] = []
+    options: list[str] = []
+    flags: list[str] = []
     for param in group.params:
         if param.param_type_name == "argument":
             arguments.append(param.name or "")
@@ -67,7 +72,7 @@ def _file(folder: Path, name: str, content: bytes) -> str:
 def files(draw: st.DrawFn, folder: Path) -> str:
     """A path to a generated file: CSV, JSON, a release, or bytes of any kind."""
     cell = st.text(
-        alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12
+        alphabet=st.characters(exclude_categories=["Cs"]), max_size=12
     ) | st.sampled_from(["ann@example.com", "=SUM(A1)", "\u202eevil", "", "a;b", '"'])
     kind = draw(st.sampled_from(["csv", "json", "jsonl", "md", "txt", "bin"]))
     if kind == "csv":
