@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from distributor.cli import (
+    breach_commands,
     contact_lookup,
     contacts,
     database,
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(database.app, name="db")
 app.add_typer(contacts.app, name="contacts")
 contact_lookup.register(contacts.app)
+breach_commands.register(contacts.app)
 app.add_typer(lists.app, name="lists")
 app.add_typer(segments.app, name="segments")
 app.add_typer(suppressions.app, name="suppressions")

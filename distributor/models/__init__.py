@@ -1,6 +1,7 @@
 """The SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
 from distributor.models.base import Base, UTCDateTime
+from distributor.models.breaches import BreachRecord
 from distributor.models.contacts import Contact, ContactBeat, ListMembership, MediaList, Outlet
 from distributor.models.operations import Heartbeat, RelayHealth
 from distributor.models.organisations import Organisation
@@ -12,6 +13,7 @@ from distributor.models.suppression import AddressHashKey, Suppression
 __all__ = [
     "AddressHashKey",
     "Base",
+    "BreachRecord",
     "Contact",
     "ContactBeat",
     "Delivery",
