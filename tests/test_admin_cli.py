@@ -4,6 +4,7 @@ recipient's history."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,6 +111,18 @@ def test_status_shows_retries_and_failures_by_reason_then_retry_puts_them_back(
     history = ok(scheduled, "deliveries", "show", "ann@example.com")
     assert "failed, 1 attempt(s): " + REFUSED in history
     assert "pending" in history and REFUSED in history.splitlines()[-1]
+
+    # the same facts for scripts
+    (send,) = json.loads(ok(scheduled, "status", "1", "--json"))["sends"]
+    assert send["counts"] == {"pending": 1, "deferred": 1, "failed": 1}
+    assert send["next_retry_at"].startswith(f"{next_try:%Y-%m-%dT%H:%M:%S}")
+    assert send["failures_by_reason"][0][0] in (
+        REFUSED,
+        "relay refused the recipient: 451 4.3.0 Try again later",
+    )
+    (delivery,) = json.loads(ok(scheduled, "deliveries", "show", "ann@example.com", "--json"))
+    assert (delivery["state"], delivery["attempts"]) == ("failed", 1)
+    assert [e["state"] for e in delivery["events"]][-1] == "failed"
 
     assert "1 deliveries of send 1 put back in line" in ok(
         scheduled, "deliveries", "retry", "--send", "1", "--state", "failed"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 
 from distributor.cli.arguments import id_option
 from distributor.cli.context import runtime
+from distributor.cli.output import JSON_HELP, emit_json
 from distributor.delivery_history import recipient_history
 from distributor.engine.dbclock import read_database_time
 from distributor.send_control import RETRYABLE, retry_deliveries
@@ -38,10 +41,14 @@ def retry(
 def show(
     email: str = typer.Argument(..., help="The recipient's address."),
     send: int | None = id_option("send", "--send", help="Only this send."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Every delivery to one recipient, with each step and the relay's replies."""
     with runtime() as rt, rt.sessions() as session:
         history = recipient_history(session, email=email, send_id=send)
+    if as_json:
+        emit_json([asdict(d) for d in history])
+        return
     if not history:
         typer.echo("no deliveries to this address" + (f" in send {send}" if send else ""))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
@@ -11,6 +12,7 @@ import typer
 
 from distributor.cli.arguments import count_option, id_argument, seconds_option
 from distributor.cli.context import load_settings, runtime
+from distributor.cli.output import JSON_HELP, emit_json
 from distributor.cli.status_view import health_lines, status_lines
 from distributor.engine.dbclock import read_database_time
 from distributor.engine.dispatch import notice_queue_name
@@ -137,6 +139,7 @@ def mailcatcher(
 
 def status(
     send_id: int | None = id_argument("send", optional=True, help="Only this send, in detail."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Deliveries by state for every send, or for one, with the health of the processes."""
     with runtime() as rt, rt.sessions() as session:
@@ -146,6 +149,23 @@ def status(
         relay = relay_state(session)
     if not statuses and send_id is not None:
         raise NotFoundError(f"no send with id {send_id}; see `distributor status`")
+    if as_json:
+        emit_json(
+            {
+                "now": now,
+                "processes": processes,
+                "relay": {**asdict(relay), "resting": relay.is_resting(now)},
+                "sends": [
+                    {
+                        **asdict(s),
+                        "total": s.total,
+                        "time_to_lift_seconds": (s.embargo_at - now).total_seconds(),
+                    }
+                    for s in statuses
+                ],
+            }
+        )
+        return
     for line in health_lines(processes, relay, now=now):
         typer.echo(line)
     if not statuses:
