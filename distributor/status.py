@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from distributor.models import Delivery, Release, Send
-from distributor.states import DeliveryState, SendState
+from distributor.states import DeliveryState, SendKind, SendState
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +34,26 @@ class SendStatus:
     armed_recipients: int | None = None
     joined_at_arming: int | None = None
     left_at_arming: int | None = None
+    kind: SendKind = SendKind.PUBLIC
+    # The public send a pre-brief or a notice belongs to.
+    parent_send_id: int | None = None
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
 
-def send_statuses(session: Session, send_id: int | None = None) -> list[SendStatus]:
+def send_statuses(
+    session: Session, send_id: int | None = None, *, with_phases: bool = False
+) -> list[SendStatus]:
+    """Every send, or one; with `with_phases`, one and its pre-briefs and notices after it."""
     query = select(Send, Release.headline).join(Release, Release.id == Send.release_id)
     if send_id is not None:
-        query = query.where(Send.id == send_id)
+        query = query.where(
+            (Send.id == send_id) | (Send.parent_send_id == send_id)
+            if with_phases
+            else Send.id == send_id
+        )
     sends = session.execute(query.order_by(Send.id)).all()
     if not sends:
         return []
@@ -113,6 +123,8 @@ def send_statuses(session: Session, send_id: int | None = None) -> list[SendStat
             armed_recipients=send.armed_recipients,
             joined_at_arming=send.joined_at_arming,
             left_at_arming=send.left_at_arming,
+            kind=send.kind,
+            parent_send_id=send.parent_send_id,
         )
         for send, headline in sends
     ]

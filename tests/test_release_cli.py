@@ -145,3 +145,56 @@ def test_scheduling_the_same_list_twice_needs_again(scheduled: Path) -> None:
     assert "--again" in message
     assert len(json.loads(ok(scheduled, "release", "list", "--json"))) == 1
     assert "scheduled send 2: 3 recipient(s)" in ok(scheduled, *args, "--again")
+
+
+def test_a_prebrief_from_the_command_line_and_its_phases_in_status(
+    ready_template: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    data = Path(shutil.copytree(ready_template, tmp_path / "var"))
+    ok(data, "contacts", "flag", "ann@example.com", "--vetted")
+    scheduled = ok(
+        data,
+        "release",
+        "schedule",
+        "1",
+        "--to",
+        "Newsdesks",
+        "--embargo",
+        EMBARGO,
+        "--tz",
+        "Europe/London",
+        "--prebrief-now",
+    )
+    assert "pre-brief send 2: the embargoed copy to 1 vetted journalist(s)" in scheduled
+    assert "lift notice (send 3)" in scheduled
+    status = ok(data, "status", "1")
+    assert "send 1 (release 1, scheduled)" in status
+    assert "pre-brief send 2 (of send 1, scheduled)" in status
+    assert "lift notice send 3 (of send 1, scheduled)" in status
+    assert "--prebrief-to narrows" in refused(
+        data,
+        "release",
+        "schedule",
+        "1",
+        "--to",
+        "Newsdesks",
+        "--embargo",
+        EMBARGO,
+        "--tz",
+        "Europe/London",
+        "--prebrief-to",
+        "Newsdesks",
+        "--again",
+    )
+    moved = ok(
+        data,
+        "release",
+        "move",
+        "1",
+        "--embargo",
+        EMBARGO.replace("09:00", "11:00"),
+        "--tz",
+        "Europe/London",
+    )
+    assert "embargo moved to 11:00 BST" in moved

@@ -143,11 +143,11 @@ def status(
 ) -> None:
     """Deliveries by state for every send, or for one, with the health of the processes."""
     with runtime() as rt, rt.sessions() as session:
-        statuses = send_statuses(session, send_id)
+        statuses = send_statuses(session, send_id, with_phases=send_id is not None)
         now = read_database_time(session, rt.database_clock)
         processes = recent_heartbeats(session, now=now)
         relay = relay_state(session)
-    if not statuses and send_id is not None:
+    if send_id is not None and not any(s.send_id == send_id for s in statuses):
         raise NotFoundError(f"no send with id {send_id}; see `distributor status`")
     if as_json:
         emit_json(
@@ -171,7 +171,7 @@ def status(
     if not statuses:
         typer.echo("no sends yet")
     for s in statuses:
-        typer.echo("\n".join(status_lines(s, now=now, detailed=send_id is not None)))
+        typer.echo("\n".join(status_lines(s, now=now, detailed=s.send_id == send_id)))
 
 
 def demo(

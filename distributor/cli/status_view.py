@@ -8,12 +8,20 @@ from zoneinfo import ZoneInfo
 from distributor.engine.dbclock import SKEW_WARNING
 from distributor.engine.heartbeats import ProcessHealth
 from distributor.engine.relay_health import RelayState
-from distributor.states import DeliveryState
+from distributor.states import DeliveryState, SendKind
 from distributor.status import SendStatus
 
 # A scheduler that has not ticked for this long is reported as silent.
 SILENT_AFTER = timedelta(seconds=10)
 STATE_ORDER = list(DeliveryState)
+PHASES = {
+    SendKind.PUBLIC: "public",
+    SendKind.PREBRIEF: "  pre-brief",
+    SendKind.LIFT_NOTICE: "  lift notice",
+    SendKind.MOVE_NOTICE: "  embargo-moved notice",
+    SendKind.WITHDRAW_NOTICE: "  withdrawal notice",
+    SendKind.CORRECTION: "  correction",
+}
 
 
 def _ago(then: datetime, now: datetime) -> str:
@@ -100,10 +108,16 @@ def status_lines(s: SendStatus, *, now: datetime, detailed: bool) -> list[str]:
     counts = ", ".join(
         f"{state.value} {s.counts[state]}" for state in STATE_ORDER if s.counts.get(state)
     )
-    lines = [
-        f"send {s.send_id} (release {s.release_id}, {s.state.value}) embargo {_embargo(s)}: "
-        f"{counts or 'no deliveries'}"
-    ]
+    if s.kind is SendKind.PUBLIC:
+        lines = [
+            f"send {s.send_id} (release {s.release_id}, {s.state.value}) embargo {_embargo(s)}: "
+            f"{counts or 'no deliveries'}"
+        ]
+    else:
+        lines = [
+            f"{PHASES[s.kind]} send {s.send_id} (of send {s.parent_send_id}, {s.state.value}) "
+            f"from {_embargo(s)}: {counts or 'no deliveries'}"
+        ]
     if s.hold_reason:
         lines.append(f"  {s.state.value}: {s.hold_reason}")
     if not detailed:
