@@ -131,7 +131,8 @@ def audience_rule(session: Session, send: Send) -> AudienceRule:
             kept = kept.where(Contact.id.in_(member_ids(narrowed)))
         return AudienceRule(chosen, kept, NOT_VETTED_DETAIL)
     if send.kind is SendKind.CORRECTION:
-        received = recipients_of_release(send.release_id)
+        original = session.get_one(Send, parent_id).release_id
+        received = recipients_of_release(original)
         return AudienceRule(_unsuppressed(received), _all_of(received), LEFT_DETAIL)
     prebriefed = prebriefed_ids(parent_id)
     return AudienceRule(_unsuppressed(prebriefed), _all_of(prebriefed), NOT_PREBRIEFED_DETAIL)

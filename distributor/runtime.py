@@ -33,7 +33,7 @@ from distributor.rendering.announcements import Announcement
 from distributor.rendering.brand import BrandColours
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.session import session_info
-from distributor.send_wording import wording_of
+from distributor.send_wording import correction_of, wording_of
 from distributor.settings import Settings
 from distributor.transport import MailTransport, transport_from_url
 from distributor.transport.async_smtp import AsyncSMTPConnection, RelayAddress
@@ -184,6 +184,7 @@ class Runtime:
         notice: EmbargoNotice | None,
         test: bool = False,
         announcement: Announcement | None = None,
+        correction: str | None = None,
     ) -> MessageBuilder:
         """A builder for one send (or, with `test`, for preview and test copies, whose
         unsubscribe links suppress nobody)."""
@@ -193,6 +194,7 @@ class Runtime:
             notice=notice,
             test=test,
             announcement=announcement,
+            correction=correction,
         )
         return MessageBuilder(
             rendered=prepared,
@@ -214,11 +216,16 @@ class Runtime:
         """
         content = content_of(snapshot.release)
         notice, announcement = wording_of(snapshot)
+        correction = correction_of(snapshot)
         key = (snapshot.send_id, content, notice)
         builder = self._builders.get(key)
         if builder is None:
             builder = self.message_builder(
-                content, send_id=snapshot.send_id, notice=notice, announcement=announcement
+                content,
+                send_id=snapshot.send_id,
+                notice=notice,
+                announcement=announcement,
+                correction=correction,
             )
             self._builders[key] = builder
             while len(self._builders) > KEPT_BUILDERS:

@@ -24,3 +24,10 @@ def wording_of(snapshot: SendSnapshot) -> tuple[EmbargoNotice | None, Announceme
     if snapshot.kind in (SendKind.PREBRIEF, SendKind.MOVE_NOTICE):
         return embargo, announcement
     return None, announcement
+
+
+def correction_of(snapshot: SendSnapshot) -> str | None:
+    """The note at the top of a correction; None for every other kind of send."""
+    if snapshot.kind is not SendKind.CORRECTION:
+        return None
+    return snapshot.release.correction_note

@@ -12,11 +12,14 @@ import pytest
 from sqlalchemy import select, update
 
 from distributor.contacts.editing import get_contact
+from distributor.corrections import correct_release
 from distributor.embargo_changes import lift_embargo, move_embargo, withdraw_release
+from distributor.engine.claims import load_send
 from distributor.engine.dispatch import RecordingDispatcher
 from distributor.engine.tick import SchedulerPolicy, tick
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
-from distributor.models import Contact, Delivery, Send, SendBatch
+from distributor.message import Recipient
+from distributor.models import Contact, Delivery, Release, Send, SendBatch
 from distributor.organisations import save_organisation
 from distributor.prebriefs import PrebriefRequest
 from distributor.releases import create_release
@@ -24,6 +27,7 @@ from distributor.runtime import Runtime
 from distributor.scheduling import ScheduledSend, schedule_send
 from distributor.states import DeliveryState, SendKind, SendState
 from tests.conftest import SAMPLE_DRAFT, now, seconds_from_now
+from tests.support.mail import parse
 
 LEAD = timedelta(seconds=10)
 POLICY = SchedulerPolicy(arm_lead=LEAD, redispatch_after=timedelta(minutes=5), batch_size=5)
@@ -274,3 +278,61 @@ def test_an_organisation_can_turn_the_lift_notice_off(
     assert scheduled.prebrief is not None
     assert scheduled.prebrief.lift_notice_send_id is None
     assert sends_of(runtime, SendKind.LIFT_NOTICE) == []
+
+
+def test_a_correction_goes_to_everyone_who_received_the_release_marked_as_such(
+    runtime: Runtime, make_audience: MakeAudience
+) -> None:
+    release_id, emails = make_audience(4)
+    vet(runtime, emails[0])
+    scheduled = schedule(runtime, release_id)
+    assert scheduled.prebrief is not None
+    corrected = replace(SAMPLE_DRAFT, body="First paragraph, with the right figure: 40.")
+    with (
+        pytest.raises(InvalidStateError, match="nothing to correct"),
+        runtime.sessions.begin() as session,
+    ):
+        correct_release(
+            session, release_id=release_id, draft=corrected, note="x", now=now(), batch_size=5
+        )
+    # the pre-brief reached emails[0]; the public send reached two others, one failed
+    mark_sent(runtime, scheduled.prebrief.send_id)
+    with runtime.sessions.begin() as session:
+        for email, state in (
+            (emails[1], DeliveryState.SENT),
+            (emails[2], DeliveryState.SENT),
+            (emails[3], DeliveryState.FAILED),
+        ):
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.send_id == scheduled.send_id,
+                    Delivery.contact_id == get_contact(session, email).id,
+                )
+                .values(state=state)
+            )
+    with runtime.sessions.begin() as session:
+        sent = correct_release(
+            session,
+            release_id=release_id,
+            draft=corrected,
+            note="The number of families was wrong: it is 40, not 400.",
+            now=now(),
+            batch_size=5,
+        )
+    assert sent.recipients == 3
+    assert set(states(runtime, sent.send_id)) == set(emails[:3])
+    # the original stays; the message is the corrected text with the note and the prefix
+    with runtime.sessions() as session:
+        assert "40." not in session.get_one(Release, release_id).body
+        snapshot = load_send(session, sent.send_id)
+    assert snapshot is not None
+    message = runtime.builder_for(snapshot).build_message(
+        Recipient(delivery_id=1, email=emails[1], name="Ann")
+    )
+    data = message if isinstance(message, bytes) else message.data
+    parsed = parse(data)
+    assert str(parsed["Subject"]).startswith("CORRECTION: ")
+    text = parsed.get_body(("plain",)).get_content()
+    assert "*** CORRECTION ***" in text and "it is 40, not 400" in text
+    assert "the right figure: 40" in text

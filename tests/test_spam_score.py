@@ -116,6 +116,14 @@ KINDS: dict[str, Callable[[], bytes]] = {
     "notice: embargo moved": lambda: notice_of(
         SendKind.MOVE_NOTICE, sample_content(), before_the_lift=True
     ),
+    "correction, Markdown": lambda: builder(
+        rendered=prepare_release(
+            rich_content(),
+            setup=RenderSetup(environment=default_environment()),
+            notice=None,
+            correction="The number of families was wrong: it is 40, not 400.",
+        )
+    ).build(ALICE),
     "notice: release withdrawn": lambda: notice_of(
         SendKind.WITHDRAW_NOTICE, rich_content(), before_the_lift=True
     ),

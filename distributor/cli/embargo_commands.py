@@ -1,14 +1,17 @@
 """`release move`, `release lift` and `release cancel`: the embargo changed up to the last
-second, with notices to the journalists who hold the embargoed copy."""
+second, with notices to the journalists who hold the embargoed copy; `release correct`."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import typer
 
 from distributor.cli.arguments import id_argument
 from distributor.cli.context import runtime
+from distributor.cli.release_files import read_release
+from distributor.corrections import correct_release
 from distributor.embargo import resolve_embargo
 from distributor.embargo_changes import (
     EmbargoChange,
@@ -81,7 +84,39 @@ def cancel(release_id: int = id_argument("release")) -> None:
     _report_notices(change, "withdrawal")
 
 
+def correct(
+    release_id: int = id_argument("release"),
+    from_file: Path = typer.Option(..., "--from", help="The corrected release, as for create."),
+    note: str = typer.Option(
+        ..., help="A short note shown at the top: what was wrong and what changed."
+    ),
+    allow_outside_folder: bool = typer.Option(
+        False,
+        "--allow-outside-folder",
+        help="Let the front matter attach files outside the release file's folder.",
+    ),
+) -> None:
+    """Send a correction at once to everyone who received the release; the original stays."""
+    draft = read_release(from_file, allow_outside_folder=allow_outside_folder)
+    with runtime() as rt, rt.sessions.begin() as session:
+        sent = correct_release(
+            session,
+            release_id=release_id,
+            draft=draft,
+            note=note,
+            now=rt.clock.now(),
+            batch_size=rt.settings.batch_size,
+            max_asset_bytes=rt.settings.max_attachment_bytes,
+            on_warning=lambda warning: typer.secho(f"warning: {warning}", err=True),
+        )
+    typer.echo(
+        f"correction {sent.release_id} of release {release_id}: send {sent.send_id} going now "
+        f"to {sent.recipients} journalist(s) who received it"
+    )
+
+
 def register(app: typer.Typer) -> None:
+    app.command("correct")(correct)
     app.command("move")(move)
     app.command("lift")(lift)
     app.command("cancel")(cancel)

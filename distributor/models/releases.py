@@ -38,6 +38,10 @@ class Release(Base):
     created_at: Mapped[datetime]
     # When its text was last replaced (before anything went out).
     edited_at: Mapped[datetime | None]
+    # A correction is a release of its own that names the one it corrects, with the press
+    # officer's note; the original stays as it was sent.
+    corrects_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), index=True)
+    correction_note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     # Loaded with the release, so that a send's snapshot carries everything it renders.
     organisation: Mapped[Organisation | None] = relationship(lazy="selectin")

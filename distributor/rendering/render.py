@@ -31,6 +31,7 @@ from distributor.rendering.view import InlineImage, SharedView, shared_view, tem
 GMAIL_CLIP_BYTES = 102 * 1024
 DEFAULT_COLOURS = BrandColours(primary="#1d3557", accent="#a4161a")
 TEST_PREFIX = "[TEST] "
+CORRECTION_PREFIX = "CORRECTION"
 
 # One inliner for the process: @media rules (dark mode, narrow screens) stay in a <style>,
 # nothing is fetched from the network.
@@ -65,6 +66,8 @@ class PreparedRelease:
     test: bool = False
     # Set for a notice about the release (lifted, moved, withdrawn) instead of the release.
     announcement: Announcement | None = None
+    # The press officer's note at the top of a correction; None for anything else.
+    correction: str | None = None
     shared: SharedView = field(init=False)
     _variants: dict[Variant, RenderedVariant] = field(default_factory=dict, repr=False)
     _largest_html: int = field(default=0, repr=False)
@@ -105,6 +108,8 @@ class PreparedRelease:
         subject = self.headline
         if self.announcement is not None:
             subject = f"{self.announcement.subject_prefix}: {subject}"
+        elif self.correction is not None:
+            subject = f"{CORRECTION_PREFIX}: {subject}"
         elif variant.embargoed and self.notice is not None:
             subject = f"{self.notice.subject_prefix}: {subject}"
         return TEST_PREFIX + subject if self.test else subject
@@ -146,6 +151,7 @@ class PreparedRelease:
             subject=subject,
             test=self.test,
             announcement=self.announcement,
+            correction=self.correction,
         )
         probed = template_context(
             self.shared,
@@ -155,6 +161,7 @@ class PreparedRelease:
             subject=subject,
             test=self.test,
             announcement=self.announcement,
+            correction=self.correction,
         )
         html_name, text_name = self.template_names
         html = self._skeleton(html_name, marked, probed, html=True)
@@ -194,9 +201,15 @@ def prepare_release(
     notice: EmbargoNotice | None,
     test: bool = False,
     announcement: Announcement | None = None,
+    correction: str | None = None,
 ) -> PreparedRelease:
     return PreparedRelease(
-        content=content, setup=setup, notice=notice, test=test, announcement=announcement
+        content=content,
+        setup=setup,
+        notice=notice,
+        test=test,
+        announcement=announcement,
+        correction=correction,
     )
 
 

@@ -260,6 +260,7 @@ def template_context(
     subject: str,
     test: bool,
     announcement: Announcement | None = None,
+    correction: str | None = None,
 ) -> dict[str, Any]:
     """The context of one variant; `values` holds placeholders (or probe values)."""
     embargo = None
@@ -286,4 +287,5 @@ def template_context(
         "subject": subject,
         "test": test,
         "announcement": announcement,
+        "correction": correction,
     }

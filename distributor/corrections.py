@@ -1,0 +1,103 @@
+"""Corrections: the corrected text, at once, to everyone who received the release.
+
+The correction is a release of its own (`corrects_release_id` names the original, which stays
+as it was sent), checked and rendered as any release, with the press officer's note shown
+at the top and "CORRECTION:" before the subject. It goes as a send of kind `correction`
+under the original's public send, to everyone who was sent the release, embargoed copy or
+public (see audience_rules.py), suppressions applying as ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from distributor.audience import materialise_deliveries
+from distributor.audience_rules import audience_rule, recipients_of_release
+from distributor.errors import InvalidStateError
+from distributor.models import Delivery, DeliveryEvent, Send
+from distributor.releases.draft import ReleaseDraft
+from distributor.releases.store import DEFAULT_MAX_ASSET_BYTES, checked_release, get_release
+from distributor.states import DeliveryState, SendKind, SendState
+from distributor.visible_text import check_visible
+
+MAX_NOTE = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionSent:
+    release_id: int  # the corrected release
+    send_id: int
+    recipients: int
+
+
+def correct_release(
+    session: Session,
+    *,
+    release_id: int,
+    draft: ReleaseDraft,
+    note: str,
+    now: datetime,
+    batch_size: int,
+    max_asset_bytes: int = DEFAULT_MAX_ASSET_BYTES,
+    on_warning: Callable[[str], object] | None = None,
+) -> CorrectionSent:
+    original = get_release(session, release_id)
+    note = " ".join(note.split())
+    check_visible(note, field="correction note")
+    if len(note) > MAX_NOTE:
+        raise InvalidStateError(f"the correction note is {len(note)} characters; keep it to 1000")
+    public = session.scalar(
+        select(Send)
+        .where(Send.release_id == original.id, Send.kind == SendKind.PUBLIC)
+        .order_by(Send.id.desc())
+        .limit(1)
+    )
+    received = session.scalar(
+        select(func.count()).select_from(recipients_of_release(original.id).subquery())
+    )
+    if public is None or not received:
+        raise InvalidStateError(
+            f"nobody has received release {release_id} yet, so there is nothing to correct: "
+            "change it with `release edit` (before a send is armed) or cancel the send"
+        )
+    corrected = checked_release(
+        session, draft, now=now, max_asset_bytes=max_asset_bytes, on_warning=on_warning
+    )
+    corrected.corrects_release_id = original.id
+    corrected.correction_note = note
+    session.add(corrected)
+    session.flush()
+    send = Send(
+        release_id=corrected.id,
+        kind=SendKind.CORRECTION,
+        parent_send_id=public.id,
+        state=SendState.SCHEDULED,
+        embargo_at=now,
+        embargo_zone=public.embargo_zone,
+        created_at=now,
+    )
+    session.add(send)
+    session.flush()
+    count = materialise_deliveries(
+        session,
+        send_id=send.id,
+        recipients=audience_rule(session, send).chosen,
+        batch_size=batch_size,
+    )
+    send.estimated_recipients = count
+    session.execute(
+        insert(DeliveryEvent).from_select(
+            ["delivery_id", "at", "state"],
+            select(
+                Delivery.id,
+                literal(now, DeliveryEvent.at.type),
+                literal(DeliveryState.PENDING.value),
+            ).where(Delivery.send_id == send.id),
+        )
+    )
+    return CorrectionSent(release_id=corrected.id, send_id=send.id, recipients=count)
