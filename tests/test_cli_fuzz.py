@@ -165,15 +165,19 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _run(args: list[str]) -> int:
-    """`distributor ARGS` in this process, with nobody at the keyboard (a prompt reads EOF)."""
+    """`distributor ARGS` in this process, with nobody at the keyboard (a prompt reads EOF),
+    in the installation's folder: commands write files named by their arguments there."""
     sys.argv = ["distributor", *args]
     stdin, sys.stdin = sys.stdin, io.StringIO("")
+    folder = Path.cwd()
+    os.chdir(Path(os.environ["DISTRIBUTOR_DATA_DIR"]).parent)
     try:
         main()
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         sys.stdin = stdin
+        os.chdir(folder)
     return 0
 
 
