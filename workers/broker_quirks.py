@@ -7,6 +7,10 @@ released by then, so kombu raises AttributeError ('NoneType' object has no attri
 (kombu 5.7.0). Returning those messages is only a courtesy here: the database knows every
 batch, and the scheduler queues again whatever no live worker holds. So the failure is
 logged and the worker reconnects as it would after any other connection error.
+
+The same happens when a batch that was running across the restart finishes and Celery
+acknowledges its message on the closed channel: the restarted Redis no longer holds that
+message, so there is nothing to acknowledge, and the failure is logged, not fatal.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from kombu.transport import redis as kombu_redis
 log = logging.getLogger(__name__)
 
 _restore_unacked = kombu_redis.QoS.restore_unacked
+_ack = kombu_redis.QoS.ack
 
 
 def _restore_unacked_or_leave_it(self: Any, client: Any = None) -> None:
@@ -32,5 +37,17 @@ def _restore_unacked_or_leave_it(self: Any, client: Any = None) -> None:
         )
 
 
+def _ack_or_leave_it(self: Any, delivery_tag: Any) -> None:
+    try:
+        _ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+    except AttributeError as exc:
+        log.warning(
+            "could not acknowledge a batch message on a connection that was lost (%s); the "
+            "restarted broker no longer holds it",
+            exc,
+        )
+
+
 def tolerate_redis_restarts() -> None:
     kombu_redis.QoS.restore_unacked = _restore_unacked_or_leave_it  # type: ignore[method-assign]
+    kombu_redis.QoS.ack = _ack_or_leave_it  # type: ignore[method-assign]
