@@ -13,16 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from distributor.audience import materialise_deliveries
-from distributor.audience_rules import audience_rule, recipients_of_release
+from distributor.audience_rules import recipients_of_release
 from distributor.errors import InvalidStateError
-from distributor.models import Delivery, DeliveryEvent, Send
+from distributor.models import Send
 from distributor.releases.draft import ReleaseDraft
 from distributor.releases.store import DEFAULT_MAX_ASSET_BYTES, checked_release, get_release
-from distributor.states import DeliveryState, SendKind, SendState
+from distributor.scheduling import open_child_send
+from distributor.states import SendKind
 from distributor.visible_text import check_visible
 
 MAX_NOTE = 1_000
@@ -72,32 +72,12 @@ def correct_release(
     corrected.correction_note = note
     session.add(corrected)
     session.flush()
-    send = Send(
-        release_id=corrected.id,
-        kind=SendKind.CORRECTION,
-        parent_send_id=public.id,
-        state=SendState.SCHEDULED,
-        embargo_at=now,
-        embargo_zone=public.embargo_zone,
-        created_at=now,
-    )
-    session.add(send)
-    session.flush()
-    count = materialise_deliveries(
+    send, count = open_child_send(
         session,
-        send_id=send.id,
-        recipients=audience_rule(session, send).chosen,
+        parent=public,
+        kind=SendKind.CORRECTION,
+        release_id=corrected.id,
+        now=now,
         batch_size=batch_size,
-    )
-    send.estimated_recipients = count
-    session.execute(
-        insert(DeliveryEvent).from_select(
-            ["delivery_id", "at", "state"],
-            select(
-                Delivery.id,
-                literal(now, DeliveryEvent.at.type),
-                literal(DeliveryState.PENDING.value),
-            ).where(Delivery.send_id == send.id),
-        )
     )
     return CorrectionSent(release_id=corrected.id, send_id=send.id, recipients=count)

@@ -20,17 +20,15 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, insert, literal, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from distributor.audience import materialise_deliveries
-from distributor.audience_rules import audience_rule
 from distributor.errors import InvalidEmbargoError, InvalidStateError
-from distributor.models import Delivery, DeliveryEvent, Send, SendBatch
+from distributor.models import Delivery, Send, SendBatch
 from distributor.prebriefs import MIN_PREBRIEF_LEAD
 from distributor.releases.store import get_release
-from distributor.scheduling import cancel_release, cancel_send
-from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendKind, SendState
+from distributor.scheduling import cancel_release, cancel_send, open_child_send
+from distributor.states import ACTIVE_SEND_STATES, SendKind, SendState
 
 log = logging.getLogger(__name__)
 
@@ -264,37 +262,17 @@ def _notify(
 ) -> tuple[int | None, int]:
     """A notice send, due now, to those who hold the embargoed copy; none if nobody does."""
     public = session.get_one(Send, public_id)
-    notice = Send(
-        release_id=public.release_id,
-        kind=kind,
-        parent_send_id=public.id,
-        state=SendState.SCHEDULED,
-        embargo_at=now,
-        embargo_zone=public.embargo_zone,
-        created_at=now,
-    )
-    session.add(notice)
-    session.flush()
-    count = materialise_deliveries(
+    notice, count = open_child_send(
         session,
-        send_id=notice.id,
-        recipients=audience_rule(session, notice).chosen,
+        parent=public,
+        kind=kind,
+        release_id=public.release_id,
+        now=now,
         batch_size=batch_size,
     )
     if count == 0:
         session.delete(notice)
         session.flush()
         return None, 0
-    notice.estimated_recipients = count
-    session.execute(
-        insert(DeliveryEvent).from_select(
-            ["delivery_id", "at", "state"],
-            select(
-                Delivery.id,
-                literal(now, DeliveryEvent.at.type),
-                literal(DeliveryState.PENDING.value),
-            ).where(Delivery.send_id == notice.id),
-        )
-    )
     log.info("%s to %d journalist(s)", kind.value, count, extra={"send_id": notice.id})
     return notice.id, count

@@ -15,6 +15,7 @@ from distributor.audience import (
     materialise_deliveries,
     member_ids,
 )
+from distributor.audience_rules import audience_rule
 from distributor.database import rows_affected
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
 from distributor.models import Delivery, DeliveryEvent, Send, SendList, SendSegment
@@ -142,6 +143,39 @@ def _refuse_repeats(session: Session, *, send_id: int, release_id: int) -> None:
             "waiting in another send; nothing was scheduled. Cancel the other send first, or "
             "pass --again to send it to them a second time"
         )
+
+
+def open_child_send(
+    session: Session,
+    *,
+    parent: Send,
+    kind: SendKind,
+    release_id: int,
+    now: datetime,
+    batch_size: int,
+) -> tuple[Send, int]:
+    """A send of `kind` under the public send `parent`, due now, with one pending delivery
+    per contact its audience rule chooses; returns it and how many it goes to."""
+    send = Send(
+        release_id=release_id,
+        kind=kind,
+        parent_send_id=parent.id,
+        state=SendState.SCHEDULED,
+        embargo_at=now,
+        embargo_zone=parent.embargo_zone,
+        created_at=now,
+    )
+    session.add(send)
+    session.flush()
+    count = materialise_deliveries(
+        session,
+        send_id=send.id,
+        recipients=audience_rule(session, send).chosen,
+        batch_size=batch_size,
+    )
+    send.estimated_recipients = count
+    _record_events(session, send_id=send.id, state=DeliveryState.PENDING, at=now)
+    return send, count
 
 
 def _record_events(
