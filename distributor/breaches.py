@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor, require_admin
+from distributor.audit import record_action
 from distributor.contacts.editing import get_contact, get_outlet
 from distributor.errors import DistributorError
 from distributor.models import BreachRecord, Contact, Outlet
@@ -44,6 +45,7 @@ def record_breach(
     get_release(session, release_id)
     contact = get_contact(session, email)
     outlet = _outlet_of(session, contact) if outlet_too else None
+    was_breaker = contact.embargo_breaker
     contact.embargo_breaker = True
     contact.updated_at = now
     if outlet is not None:
@@ -59,6 +61,20 @@ def record_breach(
     )
     session.add(record)
     session.flush()
+    record_action(
+        session,
+        "breach.recorded",
+        f"contact {contact.id}",
+        at=now,
+        release_id=release_id,
+        before={"embargo_breaker": was_breaker},
+        after={
+            "embargo_breaker": True,
+            "outlet_marked": outlet.name if outlet else None,
+            "breach_record": record.id,
+        },
+        detail=record.note,
+    )
     return RecordedBreach(record.id, contact.email, outlet.name if outlet else None)
 
 
@@ -96,6 +112,15 @@ def clear_breaker(
     )
     session.add(record)
     session.flush()
+    record_action(
+        session,
+        "breach.cleared",
+        _named(contact, outlet),
+        at=now,
+        before={"embargo_breaker": True},
+        after={"embargo_breaker": False, "breach_record": record.id},
+        detail=record.note,
+    )
     return record
 
 
@@ -117,3 +142,10 @@ def _outlet_of(session: Session, contact: Contact) -> Outlet:
             "with `contacts edit`"
         )
     return outlet
+
+
+def _named(contact: Contact | None, outlet: Outlet | None) -> str:
+    """A journalist by their contact's id (never the address), an outlet by id and name."""
+    if contact is not None:
+        return f"contact {contact.id}"
+    return f"outlet {outlet.id} ({outlet.name})" if outlet is not None else "no one"

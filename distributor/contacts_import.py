@@ -14,7 +14,12 @@ from typing import TextIO
 from sqlalchemy.orm import Session
 
 from distributor.contacts.addresses import normalise_email
-from distributor.contacts.importing import FORGOTTEN_NOTICE, ImportReport, NoValidRowError
+from distributor.contacts.importing import (
+    FORGOTTEN_NOTICE,
+    ImportReport,
+    NoValidRowError,
+    record_import,
+)
 from distributor.contacts.reading import read_csv
 from distributor.contacts.records import ContactRow, RowProblem, validate_record
 from distributor.contacts.upsert import (
@@ -101,7 +106,7 @@ def import_contacts(
         upsert_contacts(session, chunk, columns=parsed.columns, now=now)
         updated += len(existing)
         created += len(chunk) - len(existing)
-    return ImportReport(
+    report = ImportReport(
         created=created,
         updated=updated,
         skipped=list(parsed.problems),
@@ -110,3 +115,5 @@ def import_contacts(
         problem_count=len(parsed.problems),
         description=parsed.description,
     )
+    record_import(session, report, origin="contacts held in memory", now=now)
+    return report

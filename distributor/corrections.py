@@ -16,13 +16,16 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from distributor.approvals import first_state
 from distributor.audience_rules import recipients_of_release
+from distributor.audit import record_action
 from distributor.errors import InvalidStateError
 from distributor.models import Send
 from distributor.releases.draft import ReleaseDraft
 from distributor.releases.store import DEFAULT_MAX_ASSET_BYTES, checked_release, get_release
+from distributor.releases.versions import save_version
 from distributor.scheduling import open_child_send
-from distributor.states import SendKind
+from distributor.states import SendKind, SendState
 from distributor.visible_text import check_visible
 
 MAX_NOTE = 1_000
@@ -33,6 +36,7 @@ class CorrectionSent:
     release_id: int  # the corrected release
     send_id: int
     recipients: int
+    awaiting_approval: bool = False
 
 
 def correct_release(
@@ -72,6 +76,7 @@ def correct_release(
     corrected.correction_note = note
     session.add(corrected)
     session.flush()
+    save_version(session, corrected, now=now)
     send, count = open_child_send(
         session,
         parent=public,
@@ -79,5 +84,26 @@ def correct_release(
         release_id=corrected.id,
         now=now,
         batch_size=batch_size,
+        state=first_state(corrected),
     )
-    return CorrectionSent(release_id=corrected.id, send_id=send.id, recipients=count)
+    for concerned in (original.id, corrected.id):
+        record_action(
+            session,
+            "release.corrected",
+            f"release {original.id}",
+            at=now,
+            release_id=concerned,
+            after={
+                "correction_release": corrected.id,
+                "send": send.id,
+                "state": send.state,
+                "recipients": count,
+            },
+            detail=note,
+        )
+    return CorrectionSent(
+        release_id=corrected.id,
+        send_id=send.id,
+        recipients=count,
+        awaiting_approval=send.state == SendState.AWAITING_APPROVAL,
+    )

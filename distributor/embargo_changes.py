@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from distributor.audit import record_action
 from distributor.errors import InvalidEmbargoError, InvalidStateError
 from distributor.models import Delivery, Send, SendBatch
 from distributor.prebriefs import MIN_PREBRIEF_LEAD
@@ -66,6 +67,8 @@ def move_embargo(
             f"the new embargo {embargo_at:%Y-%m-%d %H:%M:%S} UTC is in the past; to let the "
             "release out now, use `release lift`"
         )
+    before = _active_public_send(session, release_id)
+    old_embargo, old_zone = before.embargo_at, before.embargo_zone
     change = _retime(
         session,
         release_id=release_id,
@@ -73,6 +76,16 @@ def move_embargo(
         embargo_zone=embargo_zone,
         now=now,
         arm_lead=arm_lead,
+    )
+    record_action(
+        session,
+        "embargo.moved",
+        f"release {release_id}",
+        at=now,
+        release_id=release_id,
+        before={"embargo_at": old_embargo, "embargo_zone": old_zone},
+        after={"embargo_at": embargo_at, "embargo_zone": embargo_zone},
+        detail=f"sends {', '.join(map(str, change.moved_sends))}",
     )
     notice_id, notified = _notify(
         session,
@@ -97,7 +110,13 @@ def lift_embargo(
 ) -> EmbargoChange:
     """Lift the embargo now: the public send and the lift notice go at once."""
     public = _active_public_send(session, release_id)
-    return _retime(
+    if public.state == SendState.AWAITING_APPROVAL:
+        raise InvalidStateError(
+            f"send {public.id} of release {release_id} awaits approval, and nothing of it may "
+            "go out before that; have it approved (`release approve`), then lift the embargo"
+        )
+    old_embargo = public.embargo_at
+    change = _retime(
         session,
         release_id=release_id,
         embargo_at=now,
@@ -105,6 +124,16 @@ def lift_embargo(
         now=now,
         arm_lead=arm_lead,
     )
+    record_action(
+        session,
+        "embargo.lifted",
+        f"release {release_id}",
+        at=now,
+        release_id=release_id,
+        before={"embargo_at": old_embargo},
+        after={"embargo_at": now},
+    )
+    return change
 
 
 def withdraw_release(
@@ -129,6 +158,14 @@ def withdraw_release(
         )
         if public is not None
         else (None, 0)
+    )
+    record_action(
+        session,
+        "release.withdrawn",
+        f"release {release_id}",
+        at=now,
+        release_id=release_id,
+        after={"cancelled_sends": sorted(stopped), "notice_send": notice_id},
     )
     change = EmbargoChange(
         release_id=release_id,

@@ -18,6 +18,7 @@ from sqlalchemy import Row, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor
+from distributor.audit import record_action
 from distributor.contacts.addresses import lenient_email_key, normalise_email
 from distributor.errors import DistributorError, InvalidAddressError
 from distributor.models import (
@@ -33,7 +34,7 @@ from distributor.models import (
     Suppression,
 )
 from distributor.states import DeliveryState
-from distributor.suppression import SuppressionReason, hash_of, suppress
+from distributor.suppression import SuppressionReason, hash_of, insert_suppression
 
 ERASED = "[erased]"
 FORGOTTEN_DETAIL = "not sent: the person asked to be forgotten"
@@ -53,7 +54,8 @@ def forget(session: Session, *, email: str, actor: Actor, now: datetime) -> Forg
     if not key:
         raise DistributorError("give the address of the person to forget")
     _check_address(session, email, key=key)
-    suppress(
+    # Recorded below as part of the erasure, not as a suppression of its own.
+    insert_suppression(
         session,
         email=key,
         reason=SuppressionReason.DO_NOT_CONTACT,
@@ -63,13 +65,15 @@ def forget(session: Session, *, email: str, actor: Actor, now: datetime) -> Forg
     )
     digest = hash_of(session, key)
     # The plain address leaves the suppression list too: only the hash is kept.
-    session.execute(
+    suppression_id = session.scalars(
         update(Suppression)
         .where(Suppression.address_hash == digest)
         .values(email_key=None, forgotten_at=now)
-    )
+        .returning(Suppression.id)
+    ).first()
     contact = session.scalar(select(Contact).where(Contact.email_key == key))
     if contact is None:
+        _record_forgetting(session, None, suppression_id=suppression_id, stopped=0, now=now)
         return ForgetReport(had_contact=False, deliveries_stopped=0)
     stopped = _stop_pending(session, contact.id, now=now)
     _scrub_delivery_texts(session, contact_id=contact.id, address=contact.email)
@@ -98,8 +102,33 @@ def forget(session: Session, *, email: str, actor: Actor, now: datetime) -> Forg
             updated_at=now,
         )
     )
+    _record_forgetting(session, contact.id, suppression_id=suppression_id, stopped=stopped, now=now)
     session.expire(contact)
     return ForgetReport(had_contact=True, deliveries_stopped=stopped)
+
+
+def _record_forgetting(
+    session: Session,
+    contact_id: int | None,
+    *,
+    suppression_id: int | None,
+    stopped: int,
+    now: datetime,
+) -> None:
+    """The erasure, named by the contact's id (the emptied row keeps it) and never by the
+    address, so that the trail holds nothing the erasure had to remove."""
+    record_action(
+        session,
+        "contact.forgotten",
+        f"contact {contact_id}" if contact_id is not None else "one address",
+        at=now,
+        after={
+            "forgotten": True,
+            "suppression": suppression_id,
+            "deliveries_stopped": stopped,
+        },
+        detail="" if contact_id is not None else "no contact held the address; it is suppressed",
+    )
 
 
 def _check_address(session: Session, email: str, *, key: str) -> None:

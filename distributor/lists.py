@@ -9,12 +9,14 @@ from typing import cast
 from sqlalchemy import Table, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from distributor.audit import record_action
 from distributor.contacts.addresses import lenient_email_key
 from distributor.contacts.records import column_width
 from distributor.errors import DistributorError, InvalidStateError, NotFoundError
 from distributor.models import Contact, ListMembership, MediaList, SendList
 from distributor.segments.compiler import matching_contact_ids
 from distributor.segments.parser import parse_filter
+from distributor.segments.store import filter_for_the_record
 from distributor.visible_text import check_visible
 
 MAX_LIST_NAME_LENGTH = column_width(MediaList, "name")
@@ -34,7 +36,12 @@ def create_list(session: Session, name: str, *, now: datetime) -> MediaList:
     media_list = MediaList(name=name, created_at=now)
     session.add(media_list)
     session.flush()
+    record_action(session, "list.created", _named(media_list), at=now, after={"name": name})
     return media_list
+
+
+def _named(media_list: MediaList) -> str:
+    return f"list {media_list.id} ({media_list.name})"
 
 
 def get_lists(session: Session, names: Sequence[str]) -> list[MediaList]:
@@ -71,6 +78,14 @@ def add_to_list(session: Session, list_name: str, emails: Sequence[str]) -> int:
     new = [cid for cid in contacts.values() if cid not in already]
     session.add_all(ListMembership(list_id=media_list.id, contact_id=cid) for cid in new)
     session.flush()
+    if new:
+        # Counts only: who was added is personal data, and the list itself shows it.
+        record_action(
+            session,
+            "list.members_added",
+            _named(media_list),
+            after={"added": len(new), "already_on": len(contacts) - len(new)},
+        )
     return len(new)
 
 
@@ -90,6 +105,13 @@ def add_matching_to_list(session: Session, list_name: str, filter_text: str) -> 
             matching.with_only_columns(literal(media_list.id), Contact.id),
         )
     )
+    if new:
+        record_action(
+            session,
+            "list.members_added",
+            _named(media_list),
+            after={"added": new, "matching": filter_for_the_record(filter_text)},
+        )
     return new
 
 
@@ -104,6 +126,10 @@ def remove_from_list(session: Session, list_name: str, emails: Sequence[str]) ->
         .where(members.c.list_id == media_list.id, members.c.contact_id.in_(on_list))
         .returning(members.c.contact_id)
     ).all()
+    if removed:
+        record_action(
+            session, "list.members_removed", _named(media_list), after={"removed": len(removed)}
+        )
     return len(removed)
 
 
@@ -118,6 +144,17 @@ def delete_list(session: Session, list_name: str) -> None:
             f"list {list_name!r} is the audience of send(s) {', '.join(map(str, used_by))} and "
             "is kept for their record; remove its contacts instead if it is no longer wanted"
         )
+    members = session.scalar(
+        select(func.count())
+        .select_from(ListMembership)
+        .where(ListMembership.list_id == media_list.id)
+    )
+    record_action(
+        session,
+        "list.deleted",
+        _named(media_list),
+        before={"name": media_list.name, "members": members or 0},
+    )
     session.delete(media_list)
     session.flush()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distributor.audit import changed_values, record_action
 from distributor.errors import DistributorError, NotFoundError
 from distributor.files import IMAGE_TYPES, checked_content_type, checked_image, clean_filename
 from distributor.models import Organisation
@@ -41,6 +43,7 @@ def save_organisation(
     accent_colour: str | None = None,
     logo: LogoFile | None = None,
     lift_notice: bool | None = None,
+    require_approval: bool | None = None,
 ) -> Organisation:
     """Create the organisation, or change the fields given (None leaves a field as it was)."""
     name = " ".join(name.split())
@@ -49,9 +52,11 @@ def save_organisation(
     if website and not website.startswith(("https://", "http://")):
         raise DistributorError(f"the website {website!r} must start with https://")
     organisation = find_organisation(session, name)
+    created = organisation is None
     if organisation is None:
         organisation = Organisation(name=name, website="", about="", created_at=now, logo_alt="")
         session.add(organisation)
+    before = {} if created else _audited_fields(organisation)
     if website is not None:
         organisation.website = website
     if about is not None:
@@ -78,9 +83,37 @@ def save_organisation(
         organisation.logo_alt = logo.alt.strip()
     if lift_notice is not None:
         organisation.lift_notice = lift_notice
+    if require_approval is not None:
+        organisation.require_approval = require_approval
     organisation.updated_at = now
     session.flush()
+    old_values, new_values = changed_values(before, _audited_fields(organisation))
+    record_action(
+        session,
+        "organisation.created" if created else "organisation.changed",
+        f"organisation {organisation.id} ({organisation.name})",
+        at=now,
+        before=None if created else old_values,
+        after=new_values,
+    )
     return organisation
+
+
+def _audited_fields(organisation: Organisation) -> dict[str, object]:
+    return {
+        "website": organisation.website,
+        "about": organisation.about,
+        "primary_colour": organisation.primary_colour,
+        "accent_colour": organisation.accent_colour,
+        # The logo by its name and a digest: the picture itself stays out of the trail.
+        "logo": organisation.logo_filename,
+        "logo_sha256": hashlib.sha256(organisation.logo_data).hexdigest()
+        if organisation.logo_data
+        else None,
+        "logo_alt": organisation.logo_alt,
+        "lift_notice": organisation.lift_notice,
+        "require_approval": organisation.require_approval,
+    }
 
 
 def find_organisation(session: Session, name: str) -> Organisation | None:

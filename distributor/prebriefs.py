@@ -28,7 +28,7 @@ from distributor.models import (
     SendList,
     SendSegment,
 )
-from distributor.states import DeliveryState, SendKind, SendState
+from distributor.states import DeliveryState, SendKind
 
 # Time enough for the pre-brief to be sent and recorded before the public send is armed.
 MIN_PREBRIEF_LEAD = timedelta(minutes=5)
@@ -61,7 +61,7 @@ def add_prebrief(
         release_id=public.release_id,
         kind=SendKind.PREBRIEF,
         parent_send_id=public.id,
-        state=SendState.SCHEDULED,
+        state=public.state,  # awaits approval with it, where approval is needed
         embargo_at=max(request.at, now),
         embargo_zone=public.embargo_zone,
         created_at=now,
@@ -96,7 +96,7 @@ def add_prebrief(
             release_id=public.release_id,
             kind=SendKind.LIFT_NOTICE,
             parent_send_id=public.id,
-            state=SendState.SCHEDULED,
+            state=public.state,  # awaits approval with it, where approval is needed
             embargo_at=public.embargo_at,
             embargo_zone=public.embargo_zone,
             created_at=now,

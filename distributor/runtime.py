@@ -14,6 +14,8 @@ from jinja2 import Environment
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from distributor.acting import acting_info
+from distributor.actors import SYSTEM_ACTOR, Actor
 from distributor.clock import Clock, SystemClock
 from distributor.database import make_engine, make_session_factory
 from distributor.engine.batch import BatchJob, BuildMessage, SendingParts
@@ -51,6 +53,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     # None: the database server's own clock decides (tests of pure logic pass another).
     database_clock_override: DatabaseClock | None = None
+    # Whose name the sessions act in: a person for a command or a request, else the system.
+    actor: Actor = SYSTEM_ACTOR
     _builders: OrderedDict[tuple[object, ...], MessageBuilder] = field(
         default_factory=OrderedDict, repr=False
     )
@@ -62,9 +66,15 @@ class Runtime:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         factory = make_session_factory(self.engine)
-        # Core functions given only a session check releases against these templates.
-        factory.configure(info=session_info(self.render_setup))
+        # Core functions given only a session check releases against these templates, and
+        # record what they change in the name of the session's actor.
+        factory.configure(info={**session_info(self.render_setup), **acting_info(self.actor)})
         return factory
+
+    def act_as(self, actor: Actor) -> None:
+        """Open every later session in `actor`'s name."""
+        self.actor = actor
+        self.sessions.configure(info={**session_info(self.render_setup), **acting_info(actor)})
 
     @cached_property
     def templates(self) -> Environment:

@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
+from distributor.acting import actor_of
+from distributor.approvals import first_state
 from distributor.audience import (
     audience_ids,
     choose_audience,
@@ -16,6 +18,7 @@ from distributor.audience import (
     member_ids,
 )
 from distributor.audience_rules import audience_rule
+from distributor.audit import record_action
 from distributor.database import rows_affected
 from distributor.errors import InvalidEmbargoError, InvalidStateError, NotFoundError
 from distributor.models import Delivery, DeliveryEvent, Send, SendList, SendSegment
@@ -41,6 +44,7 @@ class ScheduledSend:
     # On a chosen list or segment, but suppressed or forgotten: they will not be sent it.
     left_out: int = 0
     prebrief: ScheduledPrebrief | None = None
+    state: SendState = SendState.SCHEDULED
 
 
 def schedule_send(
@@ -75,10 +79,11 @@ def schedule_send(
     choice = choose_audience(session, list_names=list_names, segment_names=segment_names)
     send = Send(
         release_id=release.id,
-        state=SendState.SCHEDULED,
+        state=first_state(release),
         embargo_at=embargo_at,
         embargo_zone=embargo_zone,
         created_at=now,
+        scheduled_by=actor_of(session).label,
     )
     session.add(send)
     session.flush()
@@ -105,12 +110,31 @@ def schedule_send(
             session, public=send, request=prebrief, now=now, batch_size=batch_size
         )
         _record_events(session, send_id=briefed.send_id, state=DeliveryState.PENDING, at=now)
+    record_action(
+        session,
+        "send.scheduled",
+        f"send {send.id}",
+        at=now,
+        release_id=release.id,
+        after={
+            "state": send.state,
+            "embargo_at": embargo_at,
+            "embargo_zone": embargo_zone,
+            "lists": sorted(m.name for m in choice.lists),
+            "segments": sorted(s.name for s in choice.segments),
+            "recipients": recipients,
+            "again": again,
+            "prebrief_send": briefed.send_id if briefed else None,
+            "prebrief_at": briefed.at if briefed else None,
+        },
+    )
     return ScheduledSend(
         send_id=send.id,
         recipients=recipients,
         embargo_at=embargo_at,
         left_out=left_out,
         prebrief=briefed,
+        state=send.state,
     )
 
 
@@ -153,6 +177,7 @@ def open_child_send(
     release_id: int,
     now: datetime,
     batch_size: int,
+    state: SendState = SendState.SCHEDULED,
 ) -> tuple[Send, int]:
     """A send of `kind` under the public send `parent`, due now, with one pending delivery
     per contact its audience rule chooses; returns it and how many it goes to."""
@@ -160,7 +185,8 @@ def open_child_send(
         release_id=release_id,
         kind=kind,
         parent_send_id=parent.id,
-        state=SendState.SCHEDULED,
+        state=state,
+        scheduled_by=actor_of(session).label,
         embargo_at=now,
         embargo_zone=parent.embargo_zone,
         created_at=now,
@@ -217,6 +243,15 @@ def cancel_send(session: Session, *, send_id: int, now: datetime) -> int:
         raise InvalidStateError(
             f"send {send_id} is {send.state.value} and can no longer be cancelled"
         )
+    record_action(
+        session,
+        "send.cancelled",
+        f"send {send_id}",
+        at=now,
+        release_id=send.release_id,
+        before={"state": send.state},
+        after={"state": SendState.CANCELLED},
+    )
     result = session.execute(
         update(Delivery)
         .where(

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from distributor.audit import record_action
 from distributor.database import rows_affected
 from distributor.errors import InvalidStateError
 from distributor.models import Delivery, DeliveryEvent, Send, SendBatch
@@ -24,6 +25,7 @@ def pause_send(session: Session, *, send_id: int, now: datetime) -> None:
     """Stop further claims at once; within half a second each worker finishes the message in
     flight on each connection and hands the rest of what it claimed back."""
     send = get_send(session, send_id)
+    old_state = send.state
     result = session.execute(
         update(Send)
         .where(Send.id == send_id, Send.state.in_([SendState.SCHEDULED, SendState.ARMED]))
@@ -31,23 +33,33 @@ def pause_send(session: Session, *, send_id: int, now: datetime) -> None:
     )
     if rows_affected(result) != 1:
         raise InvalidStateError(
-            f"send {send_id} is {send.state.value}; only a scheduled or armed send can be paused"
+            f"send {send_id} is {old_state.value}; only a scheduled or armed send can be paused"
         )
+    record_action(
+        session,
+        "send.paused",
+        f"send {send_id}",
+        at=now,
+        release_id=send.release_id,
+        before={"state": old_state},
+        after={"state": SendState.PAUSED},
+    )
     log.info("send paused", extra={"send_id": send_id})
 
 
 def resume_send(session: Session, *, send_id: int, now: datetime, arm_lead: timedelta) -> SendState:
     """Carry on with a paused or held send, however late it now is; returns its new state."""
     send = get_send(session, send_id)
-    if send.state not in (SendState.PAUSED, SendState.HELD):
+    old_state = send.state
+    if old_state not in (SendState.PAUSED, SendState.HELD):
         raise InvalidStateError(
-            f"send {send_id} is {send.state.value}; only a paused or held send can be resumed"
+            f"send {send_id} is {old_state.value}; only a paused or held send can be resumed"
         )
     # Before the arming window it waits as scheduled; inside it, the tick arms it at once.
     new_state = SendState.ARMED if send.embargo_at <= now + arm_lead else SendState.SCHEDULED
     result = session.execute(
         update(Send)
-        .where(Send.id == send_id, Send.state == send.state)
+        .where(Send.id == send_id, Send.state == old_state)
         .values(
             state=new_state,
             resumed_at=now,
@@ -58,6 +70,15 @@ def resume_send(session: Session, *, send_id: int, now: datetime, arm_lead: time
     if rows_affected(result) != 1:
         raise InvalidStateError(f"send {send_id} changed meanwhile; look again with `status`")
     _requeue_batches(session, send_id)
+    record_action(
+        session,
+        "send.resumed",
+        f"send {send_id}",
+        at=now,
+        release_id=send.release_id,
+        before={"state": old_state},
+        after={"state": new_state},
+    )
     log.info("send resumed (%s)", new_state.value, extra={"send_id": send_id})
     return new_state
 
@@ -105,7 +126,8 @@ def retry_deliveries(
             for i in sorted(ids)
         ],
     )
-    if send.state is SendState.COMPLETED:
+    old_state = send.state
+    if old_state is SendState.COMPLETED:
         # Late on purpose: the lateness rule must not hold it.
         session.execute(
             update(Send)
@@ -113,6 +135,20 @@ def retry_deliveries(
             .values(state=SendState.ARMED, completed_at=None, resumed_at=now)
         )
     _requeue_batches(session, send_id)
+    reopened = old_state is SendState.COMPLETED
+    record_action(
+        session,
+        "deliveries.retried",
+        f"send {send_id}",
+        at=now,
+        release_id=send.release_id,
+        before={"state": old_state} if reopened else None,
+        after={
+            "deliveries": len(ids),
+            "of_states": sorted(set(chosen)),
+            **({"state": SendState.ARMED} if reopened else {}),
+        },
+    )
     log.info("%d deliveries put back in line", len(ids), extra={"send_id": send_id})
     return len(ids)
 

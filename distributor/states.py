@@ -6,6 +6,7 @@ import enum
 
 
 class SendState(enum.StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"  # nothing is armed until a second person approves
     SCHEDULED = "scheduled"  # waiting for the embargo to come within the arming window
     ARMED = "armed"  # batches handed to workers, who send at the embargo instant
     PAUSED = "paused"  # an admin stopped further claims; resuming carries on
@@ -46,7 +47,13 @@ class DeliveryState(enum.StrEnum):
 
 # A send in one of these states may still send something, and may still be cancelled.
 ACTIVE_SEND_STATES = frozenset(
-    {SendState.SCHEDULED, SendState.ARMED, SendState.PAUSED, SendState.HELD}
+    {
+        SendState.AWAITING_APPROVAL,
+        SendState.SCHEDULED,
+        SendState.ARMED,
+        SendState.PAUSED,
+        SendState.HELD,
+    }
 )
 
 # A delivery in one of these states will not change again without a human.

@@ -37,6 +37,7 @@ class SendStatus:
     kind: SendKind = SendKind.PUBLIC
     # The public send a pre-brief or a notice belongs to.
     parent_send_id: int | None = None
+    scheduled_by: str | None = None
 
     @property
     def total(self) -> int:
@@ -116,6 +117,7 @@ def send_statuses(
             hold_reason=send.hold_reason
             if send.state in (SendState.HELD, SendState.PAUSED)
             else None,
+            scheduled_by=send.scheduled_by,
             next_retry_at=waiting.get(send.id, (None, None))[0],
             oldest_waiting_since=waiting.get(send.id, (None, None))[1],
             failures_by_reason=failures[send.id][:10],

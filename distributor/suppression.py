@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor, require_admin
+from distributor.audit import record_action
 from distributor.contacts.addresses import address_hash, lenient_email_key, normalise_email
 from distributor.errors import DistributorError, InvalidAddressError
 from distributor.hash_key import installation_secret
@@ -29,6 +30,7 @@ __all__ = [
     "SuppressionReason",
     "contact_is_suppressed",
     "hash_of",
+    "insert_suppression",
     "is_suppressed",
     "lift_suppression",
     "list_suppressions",
@@ -69,8 +71,36 @@ def suppress(
     """Never mail this address again; True when newly suppressed, False if it already was.
 
     Idempotent: the first entry for an address stays as it was (reason, source and time).
+    A new entry is recorded in the audit trail by its id: the address stays out of it.
     """
-    source = " ".join(source.split())
+    suppression_id = insert_suppression(
+        session, email=email, reason=reason, source=source, now=now, note=note
+    )
+    if suppression_id is None:
+        return False
+    record_action(
+        session,
+        "suppression.added",
+        f"suppression {suppression_id}",
+        at=now,
+        after={"reason": reason, "source": _tidy_source(source)},
+    )
+    return True
+
+
+def insert_suppression(
+    session: Session,
+    *,
+    email: str,
+    reason: SuppressionReason,
+    source: str,
+    now: datetime,
+    note: str = "",
+) -> int | None:
+    """Suppress as `suppress` does, returning the new entry's id (None if it already was),
+    and record nothing: for a caller that records the larger action this is part of, such
+    as an unsubscribe or an erasure."""
+    source = _tidy_source(source)
     if not source:
         raise DistributorError(
             "a suppression needs a source (who or what asked for it, e.g. 'one-click unsubscribe')"
@@ -83,7 +113,7 @@ def suppress(
         "address_hash": address_hash(key, secret=installation_secret(session)),
         "email_key": key,
         "reason": reason,
-        "source": source[:MAX_SOURCE_LENGTH],
+        "source": source,
         "note": note.strip(),
         "created_at": now,
     }
@@ -92,10 +122,14 @@ def suppress(
     table = cast(Table, Suppression.__table__)
     # No conflict target: a clash on the hash or on the plain address both mean "already".
     # Told by RETURNING, not the rowcount, which some drivers do not give for an upsert.
-    inserted = session.execute(
+    inserted: int | None = session.execute(
         insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
-    ).first()
-    return inserted is not None
+    ).scalar()
+    return inserted
+
+
+def _tidy_source(source: str) -> str:
+    return " ".join(source.split())[:MAX_SOURCE_LENGTH]
 
 
 def _check_address(session: Session, email: str, *, key: str, reason: SuppressionReason) -> None:
@@ -144,9 +178,19 @@ def lift_suppression(session: Session, *, email: str, actor: Actor) -> bool:
     digest = hash_of(session, email)
     table = cast(Table, Suppression.__table__)
     removed = session.execute(
-        delete(table).where(table.c.address_hash == digest).returning(table.c.id)
+        delete(table)
+        .where(table.c.address_hash == digest)
+        .returning(table.c.id, table.c.reason, table.c.source)
     ).first()
-    return removed is not None
+    if removed is None:
+        return False
+    record_action(
+        session,
+        "suppression.lifted",
+        f"suppression {removed.id}",
+        before={"reason": removed.reason, "source": removed.source},
+    )
+    return True
 
 
 def list_suppressions(

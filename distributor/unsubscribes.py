@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distributor.audit import record_action
+from distributor.contacts.addresses import lenient_email_key
 from distributor.mail.signing import derive_key
 from distributor.mail.unsubscribe import (
     InvalidTokenError,
@@ -20,7 +23,8 @@ from distributor.mail.unsubscribe import (
     UnsubscribeTokens,
     token_from,
 )
-from distributor.suppression import SuppressionReason, suppress
+from distributor.models import Contact, Send
+from distributor.suppression import SuppressionReason, insert_suppression
 
 ONE_CLICK_SOURCE = "one-click"
 TEST_COPY_PURPOSE = "test-copy-unsubscribe"
@@ -82,11 +86,40 @@ def handle_unsubscribe(
         return UnsubscribeOutcome(email=test_request.email, newly_suppressed=False, test_copy=True)
     if request.send_id == TEST_COPY_SEND_ID:
         return UnsubscribeOutcome(email=request.email, newly_suppressed=False, test_copy=True)
-    newly = suppress(
+    suppression_id = insert_suppression(
         session,
         email=request.email,
         reason=SuppressionReason.UNSUBSCRIBED,
         source=ONE_CLICK_SOURCE,
         now=now,
     )
-    return UnsubscribeOutcome(email=request.email, newly_suppressed=newly)
+    if suppression_id is not None:
+        _record_unsubscribe(session, request, suppression_id=suppression_id, now=now)
+    return UnsubscribeOutcome(email=request.email, newly_suppressed=suppression_id is not None)
+
+
+def _record_unsubscribe(
+    session: Session, request: UnsubscribeRequest, *, suppression_id: int, now: datetime
+) -> None:
+    """The journalist's own act, named by their contact's id; the address stays out of it."""
+    contact_id = session.scalar(
+        select(Contact.id).where(
+            Contact.email_key == lenient_email_key(request.email),
+            Contact.forgotten_at.is_(None),
+        )
+    )
+    # The release whose link was followed, if the send is still known.
+    release_id = session.scalar(select(Send.release_id).where(Send.id == request.send_id))
+    record_action(
+        session,
+        "contact.unsubscribed",
+        f"contact {contact_id}" if contact_id is not None else "one address",
+        at=now,
+        release_id=release_id,
+        after={
+            "suppression": suppression_id,
+            "reason": SuppressionReason.UNSUBSCRIBED,
+            "source": ONE_CLICK_SOURCE,
+            "send": request.send_id,
+        },
+    )

@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from distributor.cli import (
+    audit_commands,
     breach_commands,
     contact_lookup,
     contacts,
@@ -46,6 +47,7 @@ operate.register(app)
 unsubscribe.register(app)
 app.add_typer(dkim.app, name="dkim")
 deliverability.register(app)
+audit_commands.register(app)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def breach(
     """Record an embargo breach: the journalist (and with --outlet, the outlet) gets no
     embargoed copies again until an admin clears the flag."""
     actor = actor_from(actor_name, role)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor) as rt, rt.sessions.begin() as session:
         now = rt.clock.now()
         recorded = record_breach(
             session,
@@ -69,7 +69,7 @@ def clear_breach(
 ) -> None:
     """Clear an embargo breaker flag (admins only); the clearing is recorded."""
     actor = actor_from(actor_name, role)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor) as rt, rt.sessions.begin() as session:
         record = clear_breaker(
             session,
             actor=actor,

@@ -6,6 +6,8 @@ from datetime import datetime
 
 import typer
 
+from distributor.actors import Role
+from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.context import runtime
 from distributor.cli.output import JSON_HELP, emit_json
 from distributor.contacts.editing import EDITABLE_FIELDS, edit_contact
@@ -180,6 +182,8 @@ def edit(
         metavar="FIELD=VALUE",
         help=SET_HELP,
     ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Change fields of one contact, checked as an import checks them; shows old -> new."""
     pairs: list[tuple[str, str]] = []
@@ -191,7 +195,7 @@ def edit(
                 "(an empty value clears the field)"
             )
         pairs.append((written, value))
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         result = edit_contact(session, email=email, assignments=pairs, now=rt.clock.now())
     if not result.changes:
         typer.echo(f"{result.email}: nothing changed (the values given are those it has)")

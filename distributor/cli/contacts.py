@@ -75,6 +75,8 @@ def import_(
     legal_basis: LegalBasis = typer.Option(
         LegalBasis.LEGITIMATE_INTEREST, help="For rows that name none."
     ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Add or update contacts, keyed on the address; nothing is imported if any row is bad.
 
@@ -97,7 +99,11 @@ def import_(
         source=source,
         legal_basis=legal_basis,
     )
-    with runtime() as rt, rt.sessions.begin() as session, FileProgress() as progress:
+    with (
+        runtime(actor_from(actor_name, role)) as rt,
+        rt.sessions.begin() as session,
+        FileProgress() as progress,
+    ):
         report = import_contacts_file(
             session, file, now=rt.clock.now(), options=options, progress=progress.callback
         )
@@ -164,9 +170,11 @@ def flag(
     email: str,
     vetted: bool | None = _flag_option("vetted", "Trusted with embargoed news."),
     breaker: bool | None = _flag_option("breaker", "Has broken an embargo."),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Set or clear a journalist's embargo flags."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         contact = set_contact_flags(
             session, email=email, now=rt.clock.now(), embargo_vetted=vetted, embargo_breaker=breaker
         )
@@ -181,9 +189,11 @@ def outlet_flag(
     name: str,
     vetted: bool | None = _flag_option("vetted", "Every journalist there is trusted."),
     breaker: bool | None = _flag_option("breaker", "The outlet has broken an embargo."),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Set or clear an outlet's embargo flags; they apply to all its journalists."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         outlet = set_outlet_flags(
             session, name=name, now=rt.clock.now(), embargo_vetted=vetted, embargo_breaker=breaker
         )
@@ -204,7 +214,7 @@ def forget_(
     actor = actor_from(actor_name, role)
     if not yes and not typer.confirm(f"Erase everything held about {email}? This cannot be undone"):
         raise DistributorError("nothing was erased")
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor) as rt, rt.sessions.begin() as session:
         report = forget(session, email=email, actor=actor, now=rt.clock.now())
     if report.had_contact:
         typer.echo(

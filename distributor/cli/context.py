@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 from pydantic import ValidationError
 
+from distributor.actors import Actor
+from distributor.cli.actor import actor_from_environment
 from distributor.errors import ConfigurationError
 from distributor.runtime import Runtime
 from distributor.settings import Settings
@@ -25,8 +27,11 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def runtime() -> Iterator[Runtime]:
+def runtime(actor: Actor | None = None) -> Iterator[Runtime]:
+    """The runtime of a command, its sessions acting for `actor` (default: --as/--role's
+    environment variables, or the login name as a press officer)."""
     rt = Runtime(load_settings())
+    rt.act_as(actor if actor is not None else actor_from_environment())
     try:
         yield rt
     finally:

@@ -6,6 +6,8 @@ from dataclasses import asdict
 
 import typer
 
+from distributor.actors import Role
+from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.arguments import id_option
 from distributor.cli.context import runtime
 from distributor.cli.output import JSON_HELP, emit_json
@@ -25,9 +27,11 @@ def retry(
     state: list[DeliveryState] = typer.Option(
         list(RETRYABLE), "--state", help="failed and/or bounced (default both)."
     ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Put failed or bounced deliveries back in line; suppressed addresses stay suppressed."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         count = retry_deliveries(
             session,
             send_id=send,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from distributor.actors import Role
+from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.arguments import id_argument
 from distributor.cli.context import runtime
 from distributor.cli.release_files import read_release
@@ -36,9 +38,11 @@ def move(
     release_id: int = id_argument("release"),
     embargo: str = typer.Option(..., help='New local time, "YYYY-MM-DD HH:MM".'),
     tz: str = typer.Option("", help="IANA time zone of that local time, e.g. Europe/London."),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Move the embargo, earlier or later, while nothing of the public send has gone out."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         now = rt.clock.now()
         embargo_at = resolve_embargo(embargo, tz, now=now, max_ahead=rt.settings.max_embargo_ahead)
         change = move_embargo(
@@ -55,9 +59,13 @@ def move(
     _report_notices(change, "embargo moved")
 
 
-def lift(release_id: int = id_argument("release")) -> None:
+def lift(
+    release_id: int = id_argument("release"),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
+) -> None:
     """Lift the embargo now: the release goes to everyone at once."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         change = lift_embargo(
             session,
             release_id=release_id,
@@ -69,10 +77,14 @@ def lift(release_id: int = id_argument("release")) -> None:
     _report_notices(change, "embargo lifted")
 
 
-def cancel(release_id: int = id_argument("release")) -> None:
+def cancel(
+    release_id: int = id_argument("release"),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
+) -> None:
     """Withdraw a release: cancel every send that has not gone out, and tell journalists who
     hold the embargoed copy not to publish."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         stopped, change = withdraw_release(
             session,
             release_id=release_id,
@@ -95,10 +107,12 @@ def correct(
         "--allow-outside-folder",
         help="Let the front matter attach files outside the release file's folder.",
     ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Send a correction at once to everyone who received the release; the original stays."""
     draft = read_release(from_file, allow_outside_folder=allow_outside_folder)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         sent = correct_release(
             session,
             release_id=release_id,
@@ -109,6 +123,13 @@ def correct(
             max_asset_bytes=rt.settings.max_attachment_bytes,
             on_warning=lambda warning: typer.secho(f"warning: {warning}", err=True),
         )
+    if sent.awaiting_approval:
+        typer.echo(
+            f"correction {sent.release_id} of release {release_id}: send {sent.send_id} to "
+            f"{sent.recipients} journalist(s) who received it awaits approval: an approver "
+            f"other than you runs `distributor release approve {sent.release_id}`"
+        )
+        return
     typer.echo(
         f"correction {sent.release_id} of release {release_id}: send {sent.send_id} going now "
         f"to {sent.recipients} journalist(s) who received it"

@@ -10,6 +10,7 @@ from types import FrameType
 
 import typer
 
+from distributor.actors import SYSTEM_ACTOR
 from distributor.cli.arguments import count_option, id_argument, seconds_option
 from distributor.cli.context import load_settings, runtime
 from distributor.cli.output import JSON_HELP, emit_json
@@ -107,7 +108,7 @@ def scheduler(
     from workers.dispatch import CeleryDispatcher
 
     stop = _stop_event()
-    with runtime() as rt:
+    with runtime(SYSTEM_ACTOR) as rt:
         parts = SchedulerParts(
             sessions=rt.sessions,
             dispatcher=CeleryDispatcher(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from distributor.actors import Role
+from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.context import runtime
 from distributor.errors import DistributorError
 from distributor.organisations import LogoFile, save_organisation
@@ -38,6 +40,15 @@ def set_organisation(
         "lift (they never get the release twice).",
         show_default=False,
     ),
+    require_approval: bool | None = typer.Option(
+        None,
+        "--require-approval/--no-require-approval",
+        help="Whether every send of its releases waits for a second person's approval "
+        "(`release approve`) before it is armed.",
+        show_default=False,
+    ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Create an organisation or change the given fields; releases name it in front matter."""
     about_text = None
@@ -49,7 +60,7 @@ def set_organisation(
     logo_file = None
     if logo is not None:
         logo_file = LogoFile(filename=logo.name, data=_read(logo), alt=logo_alt or name)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         organisation = save_organisation(
             session,
             name=name,
@@ -60,5 +71,6 @@ def set_organisation(
             accent_colour=accent_colour,
             logo=logo_file,
             lift_notice=lift_notice,
+            require_approval=require_approval,
         )
     typer.echo(f"saved organisation {organisation.id}: {organisation.name}")

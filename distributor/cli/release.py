@@ -4,7 +4,9 @@ from pathlib import Path
 
 import typer
 
-from distributor.cli import embargo_commands, release_views
+from distributor.actors import Role
+from distributor.cli import approval_commands, embargo_commands, release_views
+from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.arguments import id_argument
 from distributor.cli.context import runtime
 from distributor.cli.prebrief_options import prebrief_request
@@ -14,10 +16,12 @@ from distributor.errors import DistributorError
 from distributor.preview import make_preview, preview_notice, recipient_for, send_test_copies
 from distributor.releases import content_of, create_release, get_release
 from distributor.scheduling import schedule_send
+from distributor.states import SendState
 
 app = typer.Typer(help="Releases and their sends.", no_args_is_help=True)
 release_views.register(app)
 embargo_commands.register(app)
+approval_commands.register(app)
 
 
 @app.command()
@@ -32,10 +36,12 @@ def create(
         "--allow-outside-folder",
         help="Let the front matter attach files outside the release file's folder.",
     ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Store a release from a file; it is rendered through its templates first."""
     draft = read_release(from_file, allow_outside_folder=allow_outside_folder)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         release = create_release(
             session,
             draft,
@@ -151,13 +157,15 @@ def schedule(
     prebrief_to: list[str] = typer.Option(
         [], help="Pre-brief only the vetted journalists on this list or segment (repeat)."
     ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
     """Schedule a release to lists and segments; it goes out at the embargo instant.
 
     The lists and segments are read again just before the lift: contacts added to them by
     then get the release, and contacts taken off them do not.
     """
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         now = rt.clock.now()
         embargo_at = resolve_embargo(embargo, tz, now=now, max_ahead=rt.settings.max_embargo_ahead)
         prebrief = prebrief_request(
@@ -197,6 +205,11 @@ def schedule(
                 if scheduled.prebrief.lift_notice_send_id
                 else "; they are not sent the release again at the lift"
             )
+        )
+    if scheduled.state == SendState.AWAITING_APPROVAL:
+        typer.echo(
+            f"awaiting approval: nothing is sent until an approver other than you runs "
+            f"`distributor release approve {release_id}`"
         )
     if scheduled.left_out:
         typer.secho(

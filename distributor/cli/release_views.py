@@ -7,6 +7,9 @@ from pathlib import Path
 
 import typer
 
+from distributor.actors import Role
+from distributor.approvals import awaiting_sends
+from distributor.cli.actor import ACTOR_OPTION, ROLE_OPTION, actor_from
 from distributor.cli.arguments import id_argument
 from distributor.cli.context import runtime
 from distributor.cli.output import JSON_HELP, emit_json
@@ -87,10 +90,13 @@ def edit(
         "--allow-outside-folder",
         help="Let the front matter attach files outside the release file's folder.",
     ),
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
 ) -> None:
-    """Replace a release's content while nothing of it has gone out."""
+    """Replace a release's content while nothing of it has gone out; an approval given to
+    the text before is withdrawn, and its sends wait for approval again."""
     draft = read_release(from_file, allow_outside_folder=allow_outside_folder)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         release = edit_release(
             session,
             release_id,
@@ -105,7 +111,14 @@ def edit(
             None,
         )
         now = rt.clock.now()
+        waiting = awaiting_sends(session, release_id)
     typer.echo(f"edited release {release_id}: {headline}")
+    if waiting:
+        typer.echo(
+            f"  send(s) {', '.join(map(str, waiting))} await approval of this text: "
+            f"`distributor release diff {release_id}` shows what changed, "
+            f"`distributor release approve {release_id}` approves it"
+        )
     if embargo is not None and embargo.embargo_at is not None and embargo.state == "scheduled":
         typer.echo(f"  goes out {embargo.embargo_local} ({until(embargo.embargo_at, now)})")
 

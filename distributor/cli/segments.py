@@ -61,7 +61,7 @@ def save(
     role: Role = ROLE_OPTION,
 ) -> None:
     """Preview a filter, then save it as a segment to send to."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         _show(preview_filter(session, filter_text))
         if not yes and not typer.confirm(f"Save this as the segment {name!r}?"):
             raise DistributorError("the segment was not saved")
@@ -112,8 +112,12 @@ def members(name: str, as_json: bool = typer.Option(False, "--json", help=JSON_H
 
 
 @app.command()
-def delete(name: str) -> None:
+def delete(
+    name: str,
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
+) -> None:
     """Delete a segment that no send went to."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         delete_segment(session, name=name)
     typer.echo(f"deleted segment {name!r}")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from distributor.engine.dbclock import SKEW_WARNING
 from distributor.engine.heartbeats import ProcessHealth
 from distributor.engine.relay_health import RelayState
-from distributor.states import DeliveryState, SendKind
+from distributor.states import DeliveryState, SendKind, SendState
 from distributor.status import SendStatus
 
 # A scheduler that has not ticked for this long is reported as silent.
@@ -120,6 +120,11 @@ def status_lines(s: SendStatus, *, now: datetime, detailed: bool) -> list[str]:
         ]
     if s.hold_reason:
         lines.append(f"  {s.state.value}: {s.hold_reason}")
+    if s.state == SendState.AWAITING_APPROVAL:
+        lines.append(
+            f"  awaiting approval: scheduled by {s.scheduled_by or 'someone'}; nothing is armed "
+            f"until another person runs `distributor release approve {s.release_id}`"
+        )
     if not detailed:
         return lines
     lines.append(f"  headline: {s.headline}")

@@ -32,7 +32,7 @@ def add(
 ) -> None:
     """Never mail this address again."""
     actor = actor_from(actor_name, role)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor) as rt, rt.sessions.begin() as session:
         added = suppress(
             session,
             email=email,
@@ -52,15 +52,19 @@ def remove(
 ) -> None:
     """Allow this address to be mailed again (admins only)."""
     actor = actor_from(actor_name, role)
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor) as rt, rt.sessions.begin() as session:
         removed = lift_suppression(session, email=email, actor=actor)
     typer.echo(f"{email} may be mailed again" if removed else f"{email} was not suppressed")
 
 
 @app.command()
-def check(email: str) -> None:
+def check(
+    email: str,
+    actor_name: str | None = ACTOR_OPTION,
+    role: Role = ROLE_OPTION,
+) -> None:
     """Whether an address is suppressed (exit status 0 if it is, 1 if not)."""
-    with runtime() as rt, rt.sessions.begin() as session:
+    with runtime(actor_from(actor_name, role)) as rt, rt.sessions.begin() as session:
         suppressed = is_suppressed(session, email)
     typer.echo(f"{email} is {'suppressed' if suppressed else 'not suppressed'}")
     if not suppressed:

@@ -7,7 +7,7 @@ then upserted, so an edited contact is stored exactly as an imported one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -15,6 +15,7 @@ from typing import cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distributor.audit import record_action
 from distributor.contacts.addresses import lenient_email_key
 from distributor.contacts.records import (
     BEAT_SEPARATOR,
@@ -32,6 +33,24 @@ from distributor.suppression import is_suppressed
 from distributor.visible_text import check_visible
 
 EDITABLE_FIELDS = (*COLUMNS, f"{ATTRIBUTE_PREFIX}NAME")
+# The fields whose values the audit trail holds. The others are named there without their
+# values: the address and the name are personal data, and so may be the free text of the
+# source and of attributes (a mobile number, say).
+VALUES_FOR_THE_RECORD = frozenset(
+    {
+        "outlet",
+        "role",
+        "beats",
+        "region",
+        "country",
+        "language",
+        "media_type",
+        "time_zone",
+        "legal_basis",
+        "embargo_vetted",
+        "embargo_breaker",
+    }
+)
 
 
 class ContactEditRefusedError(DistributorError):
@@ -73,12 +92,23 @@ def set_contact_flags(
 ) -> Contact:
     """Set or clear a journalist's embargo flags; None leaves a flag as it is."""
     contact = get_contact(session, email)
+    before = _flags(contact)
     if embargo_vetted is not None:
         contact.embargo_vetted = embargo_vetted
     if embargo_breaker is not None:
         contact.embargo_breaker = embargo_breaker
     contact.updated_at = now
     session.flush()
+    after = _flags(contact)
+    _record_edit(
+        session,
+        "contact.edited",
+        f"contact {contact.id}",
+        changed=[k for k in after if before[k] != after[k]],
+        before=before,
+        after=after,
+        now=now,
+    )
     return contact
 
 
@@ -92,13 +122,54 @@ def set_outlet_flags(
 ) -> Outlet:
     """Set or clear an outlet's embargo flags: they apply to every journalist there."""
     outlet = get_outlet(session, name)
+    before = _flags(outlet)
     if embargo_vetted is not None:
         outlet.embargo_vetted = embargo_vetted
     if embargo_breaker is not None:
         outlet.embargo_breaker = embargo_breaker
     outlet.updated_at = now
     session.flush()
+    after = _flags(outlet)
+    _record_edit(
+        session,
+        "outlet.edited",
+        f"outlet {outlet.id} ({outlet.name})",
+        changed=[k for k in after if before[k] != after[k]],
+        before=before,
+        after=after,
+        now=now,
+    )
     return outlet
+
+
+def _flags(holder: Contact | Outlet) -> dict[str, object]:
+    return {"embargo_vetted": holder.embargo_vetted, "embargo_breaker": holder.embargo_breaker}
+
+
+def _record_edit(
+    session: Session,
+    action: str,
+    target: str,
+    *,
+    changed: Sequence[str],
+    before: Mapping[str, object],
+    after: Mapping[str, object],
+    now: datetime,
+    detail: str = "",
+) -> None:
+    """Name every changed field, with its values only where they are not personal data."""
+    if not changed:
+        return
+    shown = [f for f in changed if f in VALUES_FOR_THE_RECORD]
+    record_action(
+        session,
+        action,
+        target,
+        at=now,
+        before={f: before[f] for f in shown},
+        after={f: after[f] for f in shown},
+        detail=f"changed: {', '.join(changed)}{detail}",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +227,16 @@ def edit_contact(
         contact.email = row.email
         session.flush()
     upsert_contacts(session, [row], columns=COLUMNS, now=now)
+    _record_edit(
+        session,
+        "contact.edited",
+        f"contact {contact.id}",
+        changed=[c.field for c in differences],
+        before=stored,
+        after=edited,
+        now=now,
+        detail=f"; the outlet {created_outlet!r} is new" if created_outlet else "",
+    )
     session.expire(contact)
     return ContactEdit(
         email=row.email, changes=differences, created_outlet=created_outlet, notices=notices

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
+from distributor.audit import record_action
 from distributor.contacts.reading import (
     LONE_SURROGATE,
     FileFormat,
@@ -126,9 +127,28 @@ def import_contacts_file(
         return report
     with _open(path, file_format, options, progress, "importing") as reading:
         plan.store(session, reading, now=now)
+    record_import(session, report, origin=f"the file {file_label(path)}", now=now)
     if report.created + report.updated >= ANALYZE_AFTER_ROWS:
         refresh_statistics(session)
     return report
+
+
+def record_import(session: Session, report: ImportReport, *, origin: str, now: datetime) -> None:
+    """One audit entry per import, with counts only: the rows are personal data, and the
+    file is named without its folder."""
+    record_action(
+        session,
+        "contacts.imported",
+        "contacts",
+        at=now,
+        after={
+            "created": report.created,
+            "updated": report.updated,
+            "skipped": report.problem_count,
+            "forgotten": len(report.forgotten),
+        },
+        detail=f"from {origin}",
+    )
 
 
 @dataclass(slots=True)

@@ -1,5 +1,7 @@
 """The SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
+from distributor.models.approvals import ReleaseApproval, ReleaseVersion
+from distributor.models.audit import AuditEntry
 from distributor.models.base import Base, UTCDateTime
 from distributor.models.breaches import BreachRecord
 from distributor.models.contacts import Contact, ContactBeat, ListMembership, MediaList, Outlet
@@ -12,6 +14,7 @@ from distributor.models.suppression import AddressHashKey, Suppression
 
 __all__ = [
     "AddressHashKey",
+    "AuditEntry",
     "Base",
     "BreachRecord",
     "Contact",
@@ -25,7 +28,9 @@ __all__ = [
     "Outlet",
     "RelayHealth",
     "Release",
+    "ReleaseApproval",
     "ReleaseAsset",
+    "ReleaseVersion",
     "Segment",
     "Send",
     "SendBatch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, String, Text, true
+from sqlalchemy import LargeBinary, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distributor.models.base import Base
@@ -28,5 +28,7 @@ class Organisation(Base):
     # Journalists who had the embargoed copy get a one-line "the embargo has now lifted" at
     # the lift, instead of the release a second time.
     lift_notice: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Every send of its releases waits for a second person's approval before it is armed.
+    require_approval: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

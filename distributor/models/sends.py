@@ -16,7 +16,7 @@ class Send(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
-    state: Mapped[SendState] = mapped_column(state_enum(SendState), index=True)
+    state: Mapped[SendState] = mapped_column(state_enum(SendState, length=20), index=True)
     kind: Mapped[SendKind] = mapped_column(
         state_enum(SendKind), default=SendKind.PUBLIC, server_default=SendKind.PUBLIC.value
     )
@@ -31,6 +31,8 @@ class Send(Base):
     # The zone the press officer scheduled in, for showing the embargo back in local time.
     embargo_zone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # Who scheduled it (the actor's label): not the one who may approve it.
+    scheduled_by: Mapped[str | None] = mapped_column(String(300))
     armed_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]

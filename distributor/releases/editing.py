@@ -14,6 +14,8 @@ from datetime import datetime
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from distributor.approvals import withdraw_approval
+from distributor.audit import record_action
 from distributor.errors import InvalidStateError
 from distributor.models import Delivery, Release, Send
 from distributor.releases.draft import ReleaseDraft
@@ -23,10 +25,13 @@ from distributor.releases.store import (
     checked_release,
     get_release,
 )
+from distributor.releases.versions import current_version, save_version, version_content
 from distributor.states import SendState
 
 # Sends in these states may still take a new text: nothing of them has reached a worker.
-EDITABLE_SEND_STATES = frozenset({SendState.SCHEDULED, SendState.CANCELLED})
+EDITABLE_SEND_STATES = frozenset(
+    {SendState.AWAITING_APPROVAL, SendState.SCHEDULED, SendState.CANCELLED}
+)
 CONTENT_FIELDS = (
     "headline",
     "dateline",
@@ -65,14 +70,32 @@ def edit_release(
     )
     if replacement in session:
         session.expunge(replacement)
+    old_text = version_content(release)
     for name in CONTENT_FIELDS:
         setattr(release, name, getattr(replacement, name))
     release.assets = list(replacement.assets)
     release.edited_at = now
     session.flush()
-    # Each scheduled send renders the new text with its own embargo before anything is kept.
+    new_text = version_content(release)
+    changed = [name for name in new_text if new_text[name] != old_text.get(name)]
+    before = current_version(session, release_id)
+    version = save_version(session, release, now=now)
+    record_action(
+        session,
+        "release.edited",
+        f"release {release_id}",
+        at=now,
+        release_id=release_id,
+        before={"version": before},
+        after={"version": version},
+        detail="changed: " + (", ".join(changed) or "nothing"),
+    )
+    withdraw_approval(
+        session, release=release, now=now, reason=f"release edited (version {version})"
+    )
+    # Each waiting send renders the new text with its own embargo before anything is kept.
     for send in sends:
-        if send.state == SendState.SCHEDULED:
+        if send.state in (SendState.SCHEDULED, SendState.AWAITING_APPROVAL):
             warnings = check_release_for_sending(
                 session,
                 release_id=release_id,

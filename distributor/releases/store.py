@@ -17,12 +17,14 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distributor.audit import record_action
 from distributor.errors import DistributorError, NotFoundError
 from distributor.files import ATTACHMENT_TYPES, IMAGE_TYPES, sniff_content_type
 from distributor.models import Release, ReleaseAsset, Send
 from distributor.organisations import get_organisation
 from distributor.releases.content import ReleaseContent, content_of, profile_of
 from distributor.releases.draft import AttachmentFile, ImageFile, ReleaseDraft, check_draft_text
+from distributor.releases.versions import save_version
 from distributor.rendering.embargo_notice import EmbargoNotice
 from distributor.rendering.markup import is_remote, markdown_images
 from distributor.states import ACTIVE_SEND_STATES
@@ -162,6 +164,15 @@ def create_release(
     )
     session.add(release)
     session.flush()
+    save_version(session, release, now=now)
+    record_action(
+        session,
+        "release.created",
+        f"release {release.id}",
+        at=now,
+        release_id=release.id,
+        after={"headline": release.headline, "version": 1},
+    )
     return release
 
 

@@ -10,13 +10,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor
-from distributor.errors import DistributorError, InvalidStateError, NotFoundError
+from distributor.audit import record_action
+from distributor.errors import (
+    DistributorError,
+    InvalidFilterError,
+    InvalidStateError,
+    NotFoundError,
+)
 from distributor.models import Contact, Segment, SendSegment
 from distributor.segments.compiler import matching_contact_ids
+from distributor.segments.fields import ATTRIBUTE_PREFIX
 from distributor.segments.parser import parse_filter
+from distributor.segments.syntax import And, Condition, Filter, Not, Or, render
 from distributor.suppression import contact_is_suppressed
 
 DEFAULT_SAMPLE_SIZE = 10
+# Filter fields whose values are personal data, besides every attributes.NAME.
+PERSONAL_FIELDS = frozenset({"email", "name"})
+WITHHELD = "[withheld]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +85,49 @@ def save_segment(
         raise DistributorError(
             f"a segment named {name!r} exists already; pass --replace to change its filter"
         )
+    created = segment is None
     if segment is None:
         segment = Segment(name=name, created_by=actor.label, created_at=now)
         session.add(segment)
+    old_filter = None if created else segment.filter_text
     segment.filter_text = filter_text.strip()
     segment.updated_at = now
     session.flush()
+    if segment.filter_text != old_filter:
+        record_action(
+            session,
+            "segment.saved",
+            f"segment {segment.id} ({segment.name})",
+            at=now,
+            before=None if old_filter is None else {"filter": filter_for_the_record(old_filter)},
+            after={"filter": filter_for_the_record(segment.filter_text)},
+        )
     return segment
+
+
+def filter_for_the_record(filter_text: str) -> str:
+    """A filter as the audit trail may hold it: as written, unless it compares an address, a
+    name or a free-form attribute (a phone number, say) with a value; then in canonical form
+    with those values withheld, as personal data stays out of the trail."""
+    try:
+        tree = parse_filter(filter_text)
+    except InvalidFilterError:
+        return f"{WITHHELD} (a filter that no longer reads)"
+    withheld = _withholding_personal_values(tree)
+    return filter_text.strip() if withheld == tree else render(withheld)
+
+
+def _withholding_personal_values(node: Filter) -> Filter:
+    if isinstance(node, And):
+        return And(tuple(_withholding_personal_values(p) for p in node.parts))
+    if isinstance(node, Or):
+        return Or(tuple(_withholding_personal_values(p) for p in node.parts))
+    if isinstance(node, Not):
+        return Not(_withholding_personal_values(node.part))
+    personal = node.field in PERSONAL_FIELDS or node.field.startswith(ATTRIBUTE_PREFIX)
+    if not personal or not node.values:
+        return node
+    return Condition(node.field, node.operator, tuple(WITHHELD for _ in node.values))
 
 
 def get_segments(session: Session, names: Sequence[str]) -> list[Segment]:
@@ -109,5 +156,11 @@ def delete_segment(session: Session, *, name: str) -> None:
             f"segment {name!r} is the audience of send(s) {', '.join(map(str, used_by))} "
             "and is kept for their record; save a new segment under another name instead"
         )
+    record_action(
+        session,
+        "segment.deleted",
+        f"segment {segment.id} ({segment.name})",
+        before={"filter": filter_for_the_record(segment.filter_text)},
+    )
     session.delete(segment)
     session.flush()
