@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError
-from sqlalchemy import Row, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor
@@ -22,6 +22,7 @@ from distributor.audit import record_action
 from distributor.contacts.addresses import lenient_email_key, normalise_email
 from distributor.errors import DistributorError, InvalidAddressError
 from distributor.models import (
+    Bounce,
     Contact,
     ContactBeat,
     Delivery,
@@ -72,6 +73,7 @@ def forget(session: Session, *, email: str, actor: Actor, now: datetime) -> Forg
         .returning(Suppression.id)
     ).first()
     contact = session.scalar(select(Contact).where(Contact.email_key == key))
+    _scrub_bounces(session, key=key, contact_id=contact.id if contact else None)
     if contact is None:
         _record_forgetting(session, None, suppression_id=suppression_id, stopped=0, now=now)
         return ForgetReport(had_contact=False, deliveries_stopped=0)
@@ -128,6 +130,28 @@ def _record_forgetting(
             "deliveries_stopped": stopped,
         },
         detail="" if contact_id is not None else "no contact held the address; it is suppressed",
+    )
+
+
+def _bounces_about(key: str, contact_id: int | None) -> ColumnElement[bool]:
+    """Reports that name the address, or came back about one of the contact's deliveries."""
+    about = func.lower(Bounce.recipient) == key
+    if contact_id is None:
+        return about
+    return or_(
+        about,
+        Bounce.delivery_id.in_(select(Delivery.id).where(Delivery.contact_id == contact_id)),
+    )
+
+
+def _scrub_bounces(session: Session, *, key: str, contact_id: int | None) -> None:
+    """What came back keeps its kind, status and outcome; the address and the headers
+    (a reply's From, for one) go."""
+    session.execute(
+        update(Bounce)
+        .where(_bounces_about(key, contact_id))
+        .values(recipient=None, headers=None)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -234,6 +258,21 @@ def export_personal_data(session: Session, *, email: str) -> dict[str, Any]:
         )
     )
     data["deliveries"] = [_delivery(row) for row in _deliveries(session, contact.id)]
+    data["bounces"] = [
+        {
+            "received_at": b.received_at.isoformat(),
+            "kind": b.kind.value,
+            "send_id": b.send_id,
+            "status": b.status,
+            "diagnostic": b.diagnostic,
+            "outcome": b.outcome,
+            "recipient": b.recipient,
+            "headers": b.headers,
+        }
+        for b in session.scalars(
+            select(Bounce).where(_bounces_about(key, contact.id)).order_by(Bounce.id)
+        )
+    ]
     return data
 
 

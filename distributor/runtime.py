@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from distributor.acting import acting_info
 from distributor.actors import SYSTEM_ACTOR, Actor
+from distributor.bounces.reputation import ReputationLimits
 from distributor.clock import Clock, SystemClock
 from distributor.database import make_engine, make_session_factory
 from distributor.engine.batch import BatchJob, BuildMessage, SendingParts
@@ -255,6 +256,11 @@ class Runtime:
             max_lateness=timedelta(seconds=self.settings.max_lateness),
             retry_window=timedelta(seconds=self.settings.retry_window_seconds),
             batch_size=self.settings.batch_size,
+            reputation=ReputationLimits(
+                bounce_rate=self.settings.bounce_rate_limit,
+                complaint_rate=self.settings.complaint_rate_limit,
+                minimum_delivered=self.settings.reputation_minimum_delivered,
+            ),
         )
 
     def close(self) -> None:

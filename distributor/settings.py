@@ -186,6 +186,28 @@ class Settings(BaseSettings):
         "likely a mistyped year.",
     )
 
+    bounce_rate_limit: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="A send pauses itself when more than this fraction of its delivered "
+        "messages bounced hard.",
+    )
+    complaint_rate_limit: float = Field(
+        0.003,
+        gt=0,
+        le=1,
+        description="A send pauses itself when more than this fraction of its delivered "
+        "messages were reported as spam (Gmail asks for under 0.3 %).",
+    )
+    reputation_minimum_delivered: int = Field(
+        100,
+        ge=1,
+        le=10_000_000,
+        description="The bounce and complaint rates of a send are judged only once this many "
+        "of its messages were delivered.",
+    )
+
     @model_validator(mode="after")
     def _refuse_unusable_urls(self) -> Self:
         """URLs are parsed now, so that a mistyped one stops every command at start-up

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from distributor.models import Delivery, Release, Send
+from distributor.models import Bounce, Delivery, Release, Send
 from distributor.states import DeliveryState, SendKind, SendState
 
 
@@ -38,6 +38,8 @@ class SendStatus:
     # The public send a pre-brief or a notice belongs to.
     parent_send_id: int | None = None
     scheduled_by: str | None = None
+    # What came back to the return path, by kind ("hard", "soft", "complaint", ...).
+    came_back: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -103,6 +105,14 @@ def send_statuses(
         .order_by(func.count().desc())
     ):
         failures[sid].append((reason or "no reason recorded", n))
+    came_back: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for bounced_send, kind, n in session.execute(
+        select(Bounce.send_id, Bounce.kind, func.count())
+        .where(Bounce.send_id.in_(ids))
+        .group_by(Bounce.send_id, Bounce.kind)
+    ):
+        if bounced_send is not None:
+            came_back[bounced_send][kind.value] = n
     return [
         SendStatus(
             send_id=send.id,
@@ -118,6 +128,7 @@ def send_statuses(
             if send.state in (SendState.HELD, SendState.PAUSED)
             else None,
             scheduled_by=send.scheduled_by,
+            came_back=came_back[send.id],
             next_retry_at=waiting.get(send.id, (None, None))[0],
             oldest_waiting_since=waiting.get(send.id, (None, None))[1],
             failures_by_reason=failures[send.id][:10],

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from distributor.cli import app, main
 
-LONG_RUNNING = {"worker", "scheduler", "mailcatcher", "demo", "up", "web"}
+LONG_RUNNING = {"worker", "scheduler", "mailcatcher", "demo", "up", "web", "serve"}
 GUARDED_TABLES = ("contacts", "sends", "deliveries", "releases", "media_lists", "suppressions")
 # What a refusal must leave untouched, by command.
 STORING: dict[tuple[str, ...], str] = {

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import JSON, String, Text, cast, func, inspect, select, update
 
 from distributor.actors import Actor, Role
+from distributor.bounces.kinds import BounceKind
 from distributor.contacts_import import ParsedContacts, import_contacts
 from distributor.gdpr import export_personal_data, forget, months_before, not_mailed_since
 from distributor.lists import add_to_list, create_list
-from distributor.models import Base, Contact, Delivery, DeliveryEvent, ListMembership
+from distributor.models import Base, Bounce, Contact, Delivery, DeliveryEvent, ListMembership
 from distributor.releases import create_release
 from distributor.runtime import Runtime
 from distributor.scheduling import schedule_send
@@ -226,3 +227,55 @@ def test_months_before_counts_calendar_months(
     moment: datetime, months: int, expected: datetime
 ) -> None:
     assert months_before(moment, months) == expected
+
+
+def test_what_came_back_about_a_person_is_exported_and_then_erased(runtime: Runtime) -> None:
+    sent, _ = ann_with_history(runtime)
+    with runtime.sessions.begin() as session:
+        ann_delivery = session.scalar(
+            select(Delivery.id)
+            .join(Contact, Contact.id == Delivery.contact_id)
+            .where(Delivery.send_id == sent, Contact.email_key == ANN)
+        )
+        session.add_all(
+            [
+                # An out-of-office reply matched to her delivery keeps its From header...
+                Bounce(
+                    received_at=NOW,
+                    fingerprint="reply",
+                    kind=BounceKind.AUTO_REPLY,
+                    send_id=sent,
+                    delivery_id=ann_delivery,
+                    outcome="an automatic reply: not a bounce",
+                    headers=f"From: Ann Archer <{ANN}>",
+                    size=900,
+                    source="file reply.eml",
+                ),
+                # ...and one that could not be matched names her address.
+                Bounce(
+                    received_at=NOW,
+                    fingerprint="unmatched",
+                    kind=BounceKind.HARD,
+                    outcome="kept for an admin: no return address of ours",
+                    recipient=ANN.upper(),
+                    size=1200,
+                    source="file bounce.eml",
+                ),
+            ]
+        )
+    with runtime.sessions() as session:
+        exported = export_personal_data(session, email=ANN)["bounces"]
+    assert [b["kind"] for b in exported] == ["auto_reply", "hard"]
+    assert exported[0]["headers"] == f"From: Ann Archer <{ANN}>"
+
+    with runtime.sessions.begin() as session:
+        forget(session, email=ANN, actor=OFFICER, now=NOW)
+    assert text_columns_holding(runtime, ANN) == []
+    assert text_columns_holding(runtime, "Ann Archer") == []
+    with runtime.sessions() as session:
+        kept = session.scalars(select(Bounce).order_by(Bounce.id)).all()
+        # What came back is still counted; who it was about is gone.
+        assert [(b.kind, b.recipient, b.headers) for b in kept] == [
+            (BounceKind.AUTO_REPLY, None, None),
+            (BounceKind.HARD, None, None),
+        ]

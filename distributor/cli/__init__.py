@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from distributor.cli import (
     audit_commands,
+    bounces,
     breach_commands,
     contact_lookup,
     contacts,
@@ -39,6 +40,7 @@ breach_commands.register(contacts.app)
 app.add_typer(lists.app, name="lists")
 app.add_typer(segments.app, name="segments")
 app.add_typer(suppressions.app, name="suppressions")
+app.add_typer(bounces.app, name="bounces")
 app.add_typer(release.app, name="release")
 app.add_typer(organisations.app, name="organisation")
 app.add_typer(sends.app, name="send")

@@ -96,7 +96,7 @@ def count_parser(*, minimum: int, maximum: int) -> Callable[[str | int], int]:
 
 
 def count_option(
-    default: int, *names: str, minimum: int = 0, maximum: int, help: str | None = None
+    default: int | None, *names: str, minimum: int = 0, maximum: int, help: str | None = None
 ) -> Any:
     """An --option taking a whole number from `minimum` to `maximum`."""
     return typer.Option(

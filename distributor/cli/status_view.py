@@ -143,4 +143,12 @@ def status_lines(s: SendStatus, *, now: datetime, detailed: bool) -> list[str]:
     if s.failures_by_reason:
         lines.append("  not sent yet or not sent, by reason:")
         lines.extend(f"    {n:>6}  {reason}" for reason, n in s.failures_by_reason)
+    if s.came_back:
+        listed = ", ".join(
+            f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(s.came_back.items())
+        )
+        lines.append(
+            f"  came back to the return path: {listed} "
+            f"(`distributor bounces list --send {s.send_id}`)"
+        )
     return lines

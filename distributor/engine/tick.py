@@ -15,6 +15,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from distributor.audience_refresh import refresh_audience
+from distributor.bounces.reputation import ReputationLimits, guard_send
 from distributor.database import rows_affected
 from distributor.engine.claims import EVENTS, is_due
 from distributor.engine.dispatch import BatchDispatcher, BatchRef
@@ -39,6 +40,9 @@ class SchedulerPolicy:
     retry_window: timedelta = timedelta(hours=2)
     # Deliveries per batch for contacts who join the audience between scheduling and arming.
     batch_size: int = 500
+    # A send whose hard bounces pass these limits pauses itself (the relay's 5xx answers;
+    # bounces and complaints that come back later are judged as they are processed).
+    reputation: ReputationLimits = field(default_factory=ReputationLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class TickReport:
     takeovers: list[Takeover] = field(default_factory=list)
     expired: int = 0
     relay_resting: bool = False
+    # Sends the reputation guard paused in this tick.
+    guarded: list[int] = field(default_factory=list)
 
 
 def hold_late_sends(session: Session, *, now: datetime, max_lateness: timedelta) -> list[int]:
@@ -267,6 +273,8 @@ def tick(
             raise
     with sessions.begin() as session:
         completed = complete_finished_sends(session, now=now)
+    with sessions.begin() as session:
+        guarded = guard_bouncing_sends(session, now=now, limits=policy.reputation)
     return TickReport(
         armed=armed,
         dispatched=[q.batch for q in to_dispatch],
@@ -275,4 +283,25 @@ def tick(
         takeovers=takeovers,
         expired=expired,
         relay_resting=resting,
+        guarded=guarded,
     )
+
+
+def guard_bouncing_sends(session: Session, *, now: datetime, limits: ReputationLimits) -> list[int]:
+    """Pause armed sends whose hard bounces passed the limit; returns their ids.
+
+    Only armed sends with a bounce and no earlier resume by an admin are looked at, so a
+    tick of a healthy send costs one indexed lookup.
+    """
+    bouncing = session.scalars(
+        select(Send.id).where(
+            Send.state == SendState.ARMED,
+            Send.resumed_at.is_(None),
+            exists().where(Delivery.send_id == Send.id, Delivery.state == DeliveryState.BOUNCED),
+        )
+    ).all()
+    return [
+        send_id
+        for send_id in bouncing
+        if guard_send(session, send_id=send_id, limits=limits, now=now) is not None
+    ]

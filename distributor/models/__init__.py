@@ -3,6 +3,7 @@
 from distributor.models.approvals import ReleaseApproval, ReleaseVersion
 from distributor.models.audit import AuditEntry
 from distributor.models.base import Base, UTCDateTime
+from distributor.models.bounces import Bounce
 from distributor.models.breaches import BreachRecord
 from distributor.models.contacts import Contact, ContactBeat, ListMembership, MediaList, Outlet
 from distributor.models.operations import Heartbeat, RelayHealth
@@ -16,6 +17,7 @@ __all__ = [
     "AddressHashKey",
     "AuditEntry",
     "Base",
+    "Bounce",
     "BreachRecord",
     "Contact",
     "ContactBeat",
