@@ -1,6 +1,7 @@
 """Options, and the order things run in: per size a fresh database, our send, then the
-baseline, the profile and the components where they belong; then the recovery from a killed
-worker, the same send on the revision before leases, and the report."""
+baseline, the profile and the components where they belong; then the same send signed by
+each kind of DKIM key, the relay far away, the recovery from a killed worker, the same send
+on the revision before leases, and the report."""
 
 from __future__ import annotations
 
@@ -15,8 +16,18 @@ from pathlib import Path
 
 from benchmarks.children import REPO_ROOT
 from benchmarks.components import run_components
-from benchmarks.cpu import CpuUsage
-from benchmarks.dataset import fresh_database, prepare
+from benchmarks.cpu import DISTURBED_CPUS, CpuUsage
+from benchmarks.dataset import Dataset, fresh_database, prepare
+from benchmarks.dkim_check import check_signatures
+from benchmarks.dkim_send import (
+    LABELS,
+    DkimResult,
+    SignedSend,
+    key_kinds,
+    key_settings,
+    share_of,
+    write_fresh_key,
+)
 from benchmarks.environment import collect
 from benchmarks.figures import Attempt
 from benchmarks.latency_proxy import LatencyProxy
@@ -28,7 +39,9 @@ from benchmarks.report import BenchReport, render, write, write_raw
 from benchmarks.report_recovery import BEFORE_LEASES_REVISION, BEFORE_LEASES_SIZE
 from benchmarks.revision import RevisionResult, run_revision
 from benchmarks.sink import Receiver, start_receiver
+from distributor.dkim_keys import KeyType
 from distributor.errors import DistributorError
+from distributor.settings import Settings
 
 Echo = Callable[[str], object]
 
@@ -38,8 +51,8 @@ DEFAULT_POSTGRES_URL = os.environ.get(
 DEFAULT_REDIS_URL = os.environ.get("DISTRIBUTOR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 QUICK_SIZE = 1000
 RECOVERY_SIZE = 10_000
-# A send during which processes not under test kept more CPUs than this busy is disturbed.
-DISTURBED_CPUS = 0.25
+# Recipients of the send per key whose messages are kept and their signatures verified.
+DKIM_CHECK_RECIPIENTS = 10
 
 
 def sizes(text: str) -> list[int]:
@@ -120,6 +133,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--relay-size", type=int, default=None, help="recipients of each relay-distance run"
     )
+    p.add_argument(
+        "--dkim",
+        type=key_kinds,
+        default="rsa,ed25519",
+        metavar="KINDS",
+        help="after the main sends, send again signed by a fresh key of each kind (rsa,"
+        "ed25519; none to skip), and check that the workers really signed",
+    )
+    p.add_argument(
+        "--dkim-size",
+        type=int,
+        default=None,
+        help="recipients of each DKIM-signed send (the smallest of --sizes)",
+    )
     p.add_argument("--lead", type=float, default=15.0, help="seconds from scheduling to embargo")
     p.add_argument("--arm-lead", type=float, default=None, help="arming lead (the setting's)")
     p.add_argument(
@@ -175,6 +202,8 @@ class Plan:
     compare_revision: str | None
     relay_rtts: list[float] = field(default_factory=list)  # extra runs behind a latency proxy
     relay_size: int = 10_000
+    dkim_kinds: list[KeyType] = field(default_factory=list)  # a signed send for each
+    dkim_size: int = 10_000
 
     @property
     def compare_size(self) -> int:
@@ -219,6 +248,8 @@ def make_plan(options: argparse.Namespace) -> Plan:
         compare_revision=revision,
         relay_rtts=[r for r in options.relay_rtt_ms if r > 0],
         relay_size=options.relay_size or (QUICK_SIZE if quick else 10_000),
+        dkim_kinds=list(options.dkim),
+        dkim_size=options.dkim_size or chosen[0],
     )
 
 
@@ -248,6 +279,8 @@ def run(options: argparse.Namespace, *, echo: Echo, command: str = "") -> BenchR
         report = BenchReport(command=command, machine=machine, ours=[], notes=notes)
         for size in plan.sizes:
             _run_size(size, plan, options, receiver, report, py_spy, echo)
+        if plan.dkim_kinds:
+            report.dkim = _run_dkim(plan, options, receiver, report.ours, echo)
         for rtt in plan.relay_rtts:
             report.relay_runs.append(_run_relay_distance(rtt, plan, options, receiver, echo))
         if plan.recovery_size is not None:
@@ -298,15 +331,12 @@ def _run_size(
     with fresh_database(options.postgres_url, keep=options.keep_databases) as url:
         echo(f"[{size:,}] loading {size:,} contacts into a fresh database")
         dataset = prepare(url, size)
-        attempts: list[OursResult] = []
-        for attempt in range(1, plan.attempts + 1):
+
+        def measured(attempt: int) -> OursResult:
             echo(f"[{size:,}] our send: {plan.workers} workers, embargo {options.lead:g} s ahead")
-            attempts.append(ours_run(f"ours-{size}" + (f"-{attempt}" if attempt > 1 else "")))
-            echo(f"[{size:,}] ours: {_summary(attempts[-1])}")
-            if not _disturbed(attempts[-1].cpu):
-                break
-        ours = min(attempts, key=lambda r: _others(r.cpu))
-        ours.attempts = [_attempt(r) for r in attempts]
+            return ours_run(f"ours-{size}" + (f"-{attempt}" if attempt > 1 else ""))
+
+        ours = _least_disturbed(f"[{size:,}] ours", measured, plan, echo)
         report.ours.append(ours)
         if plan.naive_size is not None and plan.naive_dataset_size() == size:
             count = min(plan.naive_size, size)
@@ -364,6 +394,105 @@ def _run_relay_distance(
             )
         echo(f"[relay {rtt_ms:g} ms] ours: {_summary(result)}")
         return result
+
+
+def _least_disturbed(
+    label: str, send: Callable[[int], OursResult], plan: Plan, echo: Echo
+) -> OursResult:
+    """Run the send (attempt 1, 2, ...) until one is not disturbed, or the attempts are spent;
+    the least disturbed, with every attempt noted on it."""
+    attempts: list[OursResult] = []
+    for attempt in range(1, plan.attempts + 1):
+        attempts.append(send(attempt))
+        echo(f"{label}: {_summary(attempts[-1])}")
+        if not _disturbed(attempts[-1].cpu):
+            break
+    result = min(attempts, key=lambda r: _others(r.cpu))
+    result.attempts = [_attempt(r) for r in attempts]
+    return result
+
+
+def _run_dkim(
+    plan: Plan,
+    options: argparse.Namespace,
+    receiver: Receiver,
+    main_runs: list[OursResult],
+    echo: Echo,
+) -> DkimResult:
+    """The send of `plan.dkim_size` signed by a fresh key of each kind, each on a fresh
+    database, beside the unsigned send of that size; then the check that they were signed."""
+    size = plan.dkim_size
+
+    def measured(
+        label: str, dataset: Dataset, folder: Path, extra: dict[str, object] | None = None
+    ) -> OursResult:
+        def send(attempt: int) -> OursResult:
+            echo(f"{label} our send: {plan.workers} workers, embargo {options.lead:g} s ahead")
+            return run_ours(
+                dataset,
+                settle_seconds=options.settle,
+                receiver=receiver,
+                redis_url=options.redis_url,
+                workers=plan.workers,
+                lead_seconds=options.lead,
+                run_dir=fresh_dir(folder / ("send" if attempt == 1 else f"send-{attempt}")),
+                arm_lead_seconds=options.arm_lead,
+                extra_settings=extra,
+            )
+
+        return _least_disturbed(f"{label} ours", send, plan, echo)
+
+    unsigned = next((r for r in main_runs if r.size == size), None)
+    from_main = unsigned is not None
+    if unsigned is None:
+        with fresh_database(options.postgres_url, keep=options.keep_databases) as url:
+            echo(f"[dkim, unsigned] loading {size:,} contacts into a fresh database")
+            unsigned = measured(
+                "[dkim, unsigned]",
+                prepare(url, size),
+                fresh_dir(plan.raw_dir / f"dkim-none-{size}"),
+            )
+    result = DkimResult(
+        size=size,
+        domain=Settings().effective_dkim_domain,
+        unsigned=unsigned,
+        unsigned_from_main=from_main,
+    )
+    keys: list[tuple[KeyType, Path]] = []
+    for kind in plan.dkim_kinds:
+        label = f"[dkim, {LABELS[kind]}]"
+        folder = fresh_dir(plan.raw_dir / f"dkim-{kind.value}-{size}")
+        key_path = write_fresh_key(kind, folder)
+        keys.append((kind, key_path))
+        with fresh_database(options.postgres_url, keep=options.keep_databases) as url:
+            echo(f"{label} loading {size:,} contacts into a fresh database")
+            run = measured(label, prepare(url, size), folder, key_settings(kind, key_path))
+        result.signed.append(
+            SignedSend(kind, LABELS[kind], str(key_path), run, share_of(run, unsigned))
+        )
+    with fresh_database(options.postgres_url, keep=options.keep_databases) as url:
+        echo(f"[dkim check] a {DKIM_CHECK_RECIPIENTS}-recipient send per key, messages kept")
+        result.check_receiver, checks = check_signatures(
+            prepare(url, DKIM_CHECK_RECIPIENTS),
+            keys,
+            redis_url=options.redis_url,
+            workers=plan.workers,
+            lead_seconds=options.lead,
+            arm_lead_seconds=options.arm_lead,
+            run_dir=fresh_dir(plan.raw_dir / "dkim-check"),
+        )
+    for signed in result.signed:
+        signed.check = checks.get(signed.kind)
+        check = signed.check
+        echo(
+            f"[dkim check] {signed.label}: "
+            + (
+                "not checked"
+                if check is None
+                else check.problem or f"{check.verified} of {check.kept} kept messages verified"
+            )
+        )
+    return result
 
 
 def _run_recovery(

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROC = Path("/proc")
+# A send during which processes not under test kept more CPUs than this busy is disturbed.
+DISTURBED_CPUS = 0.25
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 

@@ -11,10 +11,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis
 from sqlalchemy import func, select
@@ -139,7 +140,10 @@ def run_ours(
     watch: Watch | None = None,
     smtp_url: str | None = None,
     relay_rtt_ms: float = 0.0,
+    extra_settings: Mapping[str, Any] | None = None,
 ) -> OursResult:
+    """`extra_settings` are further Settings fields for the worker and the scheduler (such as
+    a DKIM key), validated as the processes' own settings are."""
     queue = f"distributor-bench-{uuid.uuid4().hex[:12]}"
     settings = Settings(
         data_dir=run_dir / "var",
@@ -147,6 +151,7 @@ def run_ours(
         broker_url=redis_url,
         queue_name=queue,
         smtp_url=smtp_url or receiver.url,
+        **dict(extra_settings or {}),
     )
     if arm_lead_seconds is not None:
         settings = settings.model_copy(update={"arm_lead_seconds": arm_lead_seconds})
@@ -290,6 +295,9 @@ def run_ours(
             "redispatch_after_seconds": settings.redispatch_after_seconds,
             "lease_seconds": settings.lease_seconds,
             "lead_seconds": lead_seconds,
+            # Signing keys, whether passed in or from the environment: None means unsigned.
+            "dkim_private_key_path": _text_or_none(settings.dkim_private_key_path),
+            "dkim_ed25519_private_key_path": _text_or_none(settings.dkim_ed25519_private_key_path),
         },
         batches=batches,
         batch_messages=batch_messages,
@@ -307,6 +315,10 @@ def run_ours(
         connections_used=connections_used,
         round_trips=round_trips,
     )
+
+
+def _text_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def default_workers() -> int:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.components import ComponentFigures
+from benchmarks.dkim_send import DkimResult
 from benchmarks.environment import MachineInfo
 from benchmarks.figures import DeliveryFigures
 from benchmarks.formatting import (
@@ -33,6 +34,7 @@ from benchmarks.formatting import (
 from benchmarks.naive import NaiveResult
 from benchmarks.ours import OursResult
 from benchmarks.recovery import RecoveryResult
+from benchmarks.report_dkim import dkim_section, dkim_targets
 from benchmarks.report_notes import machine_section, method_section, profile_section
 from benchmarks.report_recovery import (
     REQUIRED_RECOVERY_ROWS,
@@ -121,6 +123,7 @@ class BenchReport:
     recovery: RecoveryResult | None = None
     revision: RevisionResult | None = None  # the same send on another revision, this run
     relay_runs: list[OursResult] = field(default_factory=list)  # behind a latency proxy
+    dkim: DkimResult | None = None  # the same send signed by each kind of DKIM key
     notes: list[str] = field(default_factory=list)
     load_at_end: float | None = None  # 1-minute load average when the run ended
 
@@ -135,14 +138,16 @@ class BenchReport:
     @property
     def sound(self) -> bool:
         """Every message went, none early, a killed worker lost nothing and sent at most its
-        bound twice: the figures mean what they say."""
+        bound twice, the signed sends were signed: the figures mean what they say."""
         runs = [r.figures for r in self.ours]
         if self.naive is not None:
             runs.append(self.naive.figures)
         early = any(r.smtp_before_embargo for r in self.ours)
         recovered = self.recovery is None or self.recovery.sound
+        signed = self.dkim is None or self.dkim.sound
         return (
             recovered
+            and signed
             and not early
             and all(f.complete and f.early == 0 and not f.claimed_early for f in runs)
         )
@@ -412,6 +417,7 @@ def targets_section(report: BenchReport) -> list[str]:
             ]
         )
     rows += recovery_targets(report)
+    rows += dkim_targets(report)
     largest = report.ours[-1]
     biggest_child = peak_of(largest.memory, "worker child")
     big = mb(biggest_child)
@@ -473,6 +479,7 @@ def render(report: BenchReport) -> str:
         lines.append("")
     lines += results_section(report)
     lines += cost_section(report)
+    lines += dkim_section(report)
     lines += relay_section(report)
     lines += recovery_section(report)
     lines += baseline_section(report)

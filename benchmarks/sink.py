@@ -6,7 +6,9 @@ Only the smtp-sink binary is ever run; the Postfix mail system itself is never s
 
 Either can also record who each message was for, and its Message-ID, so that copies can be
 counted per recipient: smtp-sink dumps every message to a file (`-D`), which costs a disk
-write per message, so only a receiver started for that purpose records.
+write per message, so only a receiver started for that purpose records. The aiosmtpd
+stand-in can also keep each message whole, exactly as it arrived, one file each, so that
+its content can be checked (its DKIM signatures, say).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class Receiver:
     child: Child
     # Where it records each message's recipients and Message-ID; None: it only counts.
     recording: Path | None = None
+    # The folder where it keeps each message whole, one file each; None: it keeps none.
+    kept: Path | None = None
 
     @property
     def url(self) -> str:
@@ -111,6 +115,12 @@ class Receiver:
             if recipient:
                 found.append(Copy(recipient.lower(), message_id or None))
         return found
+
+    def kept_messages(self) -> list[bytes]:
+        """Every message accepted so far, whole and in the order they arrived."""
+        if self.kept is None:
+            raise BenchmarkError(f"{self.description} does not keep messages")
+        return [path.read_bytes() for path in sorted(self.kept.glob("*.eml"))]
 
     def discard_recording(self) -> None:
         """Delete the recording (smtp-sink's dump holds every message in full)."""
@@ -194,12 +204,19 @@ def _wait_until_listening(child: Child, port: int, *, timeout: float) -> None:
     raise BenchmarkError(f"{child.name} did not listen on port {port}:\n{child.log_text()[-2000:]}")
 
 
-def start_receiver(log_dir: Path, *, prefer: str = "auto", record: bool = False) -> Receiver:
+def start_receiver(
+    log_dir: Path, *, prefer: str = "auto", record: bool = False, keep_messages: bool = False
+) -> Receiver:
     """smtp-sink when Postfix is installed (unless `prefer` is "aiosmtpd"), else aiosmtpd.
 
     With `record`, it also records each message's recipients and Message-ID under `log_dir`.
+    With `keep_messages` it is always aiosmtpd, which keeps each message whole under
+    `log_dir`/messages (smtp-sink's dump adds lines of its own to each message).
     """
-    binary = find_smtp_sink() if prefer in ("auto", "smtp-sink") else None
+    if keep_messages and prefer == "smtp-sink":
+        raise BenchmarkError("only the aiosmtpd receiver keeps messages whole")
+    use_sink = prefer in ("auto", "smtp-sink") and not keep_messages
+    binary = find_smtp_sink() if use_sink else None
     if prefer == "smtp-sink" and binary is None:
         raise BenchmarkError("smtp-sink was asked for, but Postfix is not installed")
     last_error: BenchmarkError | None = None
@@ -207,6 +224,7 @@ def start_receiver(log_dir: Path, *, prefer: str = "auto", record: bool = False)
     for _attempt in range(3):  # a free port can be taken between probing and binding
         port = free_port()
         recording: Path | None = None
+        kept: Path | None = None
         if binary is not None:
             argv = [binary, "-c"]
             if os.geteuid() == 0:
@@ -228,7 +246,17 @@ def start_receiver(log_dir: Path, *, prefer: str = "auto", record: bool = False)
                 recording = log_dir / "recipients.tsv"
                 recording.unlink(missing_ok=True)
                 argv += ["--record", str(recording)]
-            why = "chosen with --receiver" if prefer == "aiosmtpd" else "smtp-sink not installed"
+            if keep_messages:
+                kept = log_dir / "messages"
+                shutil.rmtree(kept, ignore_errors=True)
+                argv += ["--keep", str(kept)]
+            why = (
+                "keeping each message"
+                if keep_messages
+                else "chosen with --receiver"
+                if prefer == "aiosmtpd"
+                else "smtp-sink not installed"
+            )
             description = f"aiosmtpd ({why})"
             kind = "aiosmtpd"
         child = start_child(f"receiver-{kind}", argv, log_dir=log_dir)
@@ -240,16 +268,19 @@ def start_receiver(log_dir: Path, *, prefer: str = "auto", record: bool = False)
                 shutil.rmtree(recording.parent, ignore_errors=True)
             continue
         # Probing opened one session; the counters are read as differences, so it is harmless.
-        receiver = Receiver(kind, f"{description} on 127.0.0.1:{port}", port, child, recording)
+        receiver = Receiver(
+            kind, f"{description} on 127.0.0.1:{port}", port, child, recording, kept
+        )
         atexit.register(receiver.stop)  # it runs in its own session: never leave it behind
         return receiver
     assert last_error is not None
     raise last_error
 
 
-def _serve_aiosmtpd(port: int, record: Path | None = None) -> None:
+def _serve_aiosmtpd(port: int, record: Path | None = None, keep: Path | None = None) -> None:
     """The fallback receiver: accept everything, print smtp-sink-style counters; with
-    `record`, append "recipient<TAB>Message-ID" for each recipient of each message."""
+    `record`, append "recipient<TAB>Message-ID" for each recipient of each message; with
+    `keep`, write each message into that folder as it arrived, one file each."""
     import threading
 
     from aiosmtpd.controller import Controller
@@ -259,6 +290,8 @@ def _serve_aiosmtpd(port: int, record: Path | None = None) -> None:
     lock = threading.Lock()
     # Line-buffered: each line is written as the message is accepted, so it can be read.
     recording = record.open("a", encoding="utf-8", buffering=1) if record else None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
 
     def show() -> None:
         sys.stdout.write(f"sess={counts['sessions']} mesg={counts['messages']}\r")
@@ -275,14 +308,15 @@ def _serve_aiosmtpd(port: int, record: Path | None = None) -> None:
             with lock:
                 counts["messages"] += 1
                 if recording is not None:
-                    content = envelope.content or b""
-                    if isinstance(content, str):
-                        content = content.encode("utf-8", "replace")
+                    content = _content(envelope)
                     header = content.split(b"\r\n\r\n", 1)[0]
                     found = MESSAGE_ID.search(header)
                     mid = found.group(1).decode("ascii", "replace") if found else ""
                     for recipient in envelope.rcpt_tos:
                         recording.write(f"{recipient}\t{mid}\n")
+                if keep is not None:
+                    # Named by arrival, written before the reply: counted means readable.
+                    (keep / f"{counts['messages']:08d}.eml").write_bytes(_content(envelope))
                 show()
             return "250 2.0.0 Ok: queued"
 
@@ -299,9 +333,15 @@ def _serve_aiosmtpd(port: int, record: Path | None = None) -> None:
         controller.stop()
 
 
+def _content(envelope: Any) -> bytes:
+    content = envelope.content or b""
+    return content.encode("utf-8", "replace") if isinstance(content, str) else bytes(content)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="aiosmtpd stand-in for smtp-sink")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--record", type=Path, default=None, help="recipients and Message-IDs")
+    parser.add_argument("--keep", type=Path, default=None, help="folder for whole messages")
     arguments = parser.parse_args()
-    _serve_aiosmtpd(arguments.port, arguments.record)
+    _serve_aiosmtpd(arguments.port, arguments.record, arguments.keep)
