@@ -19,9 +19,27 @@ from tests.support.services import require
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 DEPLOYMENT_DOC = COMPOSE_FILE.parent / "docs" / "deployment.md"
 
-SERVICES = {"postgres", "redis", "migrate", "worker", "notice-worker", "scheduler", "mailpit"}
-LONG_RUNNING = ("postgres", "redis", "rabbitmq", "worker", "notice-worker", "scheduler", "mailpit")
-APP_SERVICES = ("migrate", "worker", "notice-worker", "scheduler")
+SERVICES = {
+    "postgres",
+    "redis",
+    "migrate",
+    "worker",
+    "notice-worker",
+    "scheduler",
+    "web",
+    "mailpit",
+}
+LONG_RUNNING = (
+    "postgres",
+    "redis",
+    "rabbitmq",
+    "worker",
+    "notice-worker",
+    "scheduler",
+    "web",
+    "mailpit",
+)
+APP_SERVICES = ("migrate", "worker", "notice-worker", "scheduler", "web")
 SCALABLE = ("worker", "scheduler")
 REQUIRED_VARIABLES = ("DISTRIBUTOR_SECRET_KEY", "POSTGRES_PASSWORD")
 REDIS_BROKER_URL = "redis://redis:6379/0"

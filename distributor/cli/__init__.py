@@ -25,6 +25,8 @@ from distributor.cli import (
     sends,
     suppressions,
     unsubscribe,
+    users,
+    web,
 )
 from distributor.errors import DistributorError
 
@@ -50,6 +52,8 @@ unsubscribe.register(app)
 app.add_typer(dkim.app, name="dkim")
 deliverability.register(app)
 audit_commands.register(app)
+app.add_typer(users.app, name="users")
+web.register(app)
 
 
 def main() -> None:

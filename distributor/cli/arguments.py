@@ -13,8 +13,9 @@ from typing import Any
 
 import typer
 
-# Ids are 64-bit signed integers in PostgreSQL (BIGINT) and SQLite alike.
-MAX_RECORD_ID = 2**63 - 1
+# Ids are INTEGER columns: 32-bit signed on PostgreSQL (SQLite would take more, but an id
+# the production database cannot hold is a mistake on either).
+MAX_RECORD_ID = 2**31 - 1
 WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 LONGEST_NUMBER = 40
 BEYOND_ANY_RANGE: int = 10**LONGEST_NUMBER

@@ -1,5 +1,6 @@
 """The SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
+from distributor.models.accounts import ApiToken, LoginFailure, User
 from distributor.models.approvals import ReleaseApproval, ReleaseVersion
 from distributor.models.audit import AuditEntry
 from distributor.models.base import Base, UTCDateTime
@@ -15,6 +16,7 @@ from distributor.models.suppression import AddressHashKey, Suppression
 
 __all__ = [
     "AddressHashKey",
+    "ApiToken",
     "AuditEntry",
     "Base",
     "Bounce",
@@ -25,6 +27,7 @@ __all__ = [
     "DeliveryEvent",
     "Heartbeat",
     "ListMembership",
+    "LoginFailure",
     "MediaList",
     "Organisation",
     "Outlet",
@@ -40,4 +43,5 @@ __all__ = [
     "SendSegment",
     "Suppression",
     "UTCDateTime",
+    "User",
 ]

@@ -20,6 +20,7 @@ _PRECEDENCE = (
     SendState.PAUSED,
     SendState.ARMED,
     SendState.SCHEDULED,
+    SendState.AWAITING_APPROVAL,
     SendState.COMPLETED,
     SendState.CANCELLED,
 )
