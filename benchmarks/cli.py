@@ -34,6 +34,7 @@ from benchmarks.latency_proxy import LatencyProxy
 from benchmarks.naive import NaiveResult, run_naive
 from benchmarks.ours import OursResult, default_workers, run_ours
 from benchmarks.profiling import find_py_spy
+from benchmarks.rate_runs import run_rate_limits
 from benchmarks.recovery import RecoveryResult, default_lease_seconds, run_recovery
 from benchmarks.report import BenchReport, render, write, write_raw
 from benchmarks.report_recovery import BEFORE_LEASES_REVISION, BEFORE_LEASES_SIZE
@@ -146,6 +147,13 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="recipients of each DKIM-signed send (the smallest of --sizes)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the rate limiter: its cost per message, the send with a limit far above "
+        "the achievable rate beside the unlimited one, and a send at 500 msg/s",
     )
     p.add_argument("--lead", type=float, default=15.0, help="seconds from scheduling to embargo")
     p.add_argument("--arm-lead", type=float, default=None, help="arming lead (the setting's)")
@@ -281,6 +289,21 @@ def run(options: argparse.Namespace, *, echo: Echo, command: str = "") -> BenchR
             _run_size(size, plan, options, receiver, report, py_spy, echo)
         if plan.dkim_kinds:
             report.dkim = _run_dkim(plan, options, receiver, report.ours, echo)
+        if options.rate_limit:
+            report.rate_limits = run_rate_limits(
+                size=plan.sizes[0],
+                main_runs=report.ours,
+                postgres_url=options.postgres_url,
+                redis_url=options.redis_url,
+                receiver=receiver,
+                workers=plan.workers,
+                lead_seconds=options.lead,
+                arm_lead_seconds=options.arm_lead,
+                settle_seconds=options.settle,
+                raw_dir=plan.raw_dir,
+                keep_databases=options.keep_databases,
+                echo=echo,
+            )
         for rtt in plan.relay_rtts:
             report.relay_runs.append(_run_relay_distance(rtt, plan, options, receiver, echo))
         if plan.recovery_size is not None:

@@ -33,9 +33,11 @@ from benchmarks.formatting import (
 )
 from benchmarks.naive import NaiveResult
 from benchmarks.ours import OursResult
+from benchmarks.rate_runs import RateResult
 from benchmarks.recovery import RecoveryResult
 from benchmarks.report_dkim import dkim_section, dkim_targets
 from benchmarks.report_notes import machine_section, method_section, profile_section
+from benchmarks.report_rate import rate_section, rate_targets
 from benchmarks.report_recovery import (
     REQUIRED_RECOVERY_ROWS,
     cost_section,
@@ -124,6 +126,7 @@ class BenchReport:
     revision: RevisionResult | None = None  # the same send on another revision, this run
     relay_runs: list[OursResult] = field(default_factory=list)  # behind a latency proxy
     dkim: DkimResult | None = None  # the same send signed by each kind of DKIM key
+    rate_limits: RateResult | None = None  # the rate limiter's cost, far above and at a limit
     notes: list[str] = field(default_factory=list)
     load_at_end: float | None = None  # 1-minute load average when the run ended
 
@@ -418,6 +421,7 @@ def targets_section(report: BenchReport) -> list[str]:
         )
     rows += recovery_targets(report)
     rows += dkim_targets(report)
+    rows += rate_targets(report)
     largest = report.ours[-1]
     biggest_child = peak_of(largest.memory, "worker child")
     big = mb(biggest_child)
@@ -480,6 +484,7 @@ def render(report: BenchReport) -> str:
     lines += results_section(report)
     lines += cost_section(report)
     lines += dkim_section(report)
+    lines += rate_section(report)
     lines += relay_section(report)
     lines += recovery_section(report)
     lines += baseline_section(report)

@@ -24,6 +24,7 @@ from distributor.engine.claims import SendSnapshot
 from distributor.engine.dbclock import DatabaseClock, ServerClock
 from distributor.engine.dispatch import BatchRef
 from distributor.engine.heartbeats import process_name
+from distributor.engine.pacing import Limits, Pacer, PacingStore
 from distributor.engine.retries import RetryPolicy
 from distributor.engine.tick import SchedulerPolicy
 from distributor.mail.dkim import DkimSigner
@@ -163,6 +164,34 @@ class Runtime:
             window=timedelta(seconds=self.settings.retry_window_seconds),
         )
 
+    @cached_property
+    def pacing_limits(self) -> Limits:
+        return Limits(
+            rate_per_second=self.settings.rate_per_second,
+            max_connections=self.settings.max_connections,
+            domains=self.settings.domain_limits,
+            daily_quota=self.settings.daily_quota,
+        )
+
+    def pacing_store(self) -> PacingStore | None:
+        """A new handle on the store the installation's limits are shared through: Redis
+        beside a Redis broker, a file under the data folder beside the embedded one."""
+        kind = self.settings.pacing_store_kind
+        if kind == "redis":
+            from distributor.engine.pacing_redis import RedisPacingStore
+
+            return RedisPacingStore(self.settings.broker_url, installation=self.settings.queue_name)
+        if kind == "local":
+            from distributor.engine.pacing_local import LocalPacingStore
+
+            return LocalPacingStore(self.settings.pacing_store_path)
+        return None
+
+    @cached_property
+    def pacer(self) -> Pacer:
+        """This process's pacer, made when it first sends."""
+        return Pacer(self.pacing_limits, self.pacing_store())
+
     def sending_parts(self, *, should_stop: Callable[[], bool] = lambda: False) -> SendingParts:
         return SendingParts(
             sessions=self.sessions,
@@ -174,6 +203,7 @@ class Runtime:
             relay_first_wait=timedelta(seconds=self.settings.relay_backoff_seconds),
             owner=self.process_identity,
             should_stop=should_stop,
+            pacer=self.pacer,
         )
 
     def batch_job(self, send_id: int, batch_no: int) -> BatchJob:
@@ -266,3 +296,5 @@ class Runtime:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+        if "pacer" in self.__dict__:
+            self.pacer.close()

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from distributor.database import check_database_url
+from distributor.engine.domain_limits import read_domain_limits
 from distributor.errors import ConfigurationError
 from distributor.logs import LogFormat
 from distributor.transport.smtp import relay_address_from_url
@@ -69,6 +70,32 @@ class Settings(BaseSettings):
         le=500,
         description="Relay connections each worker process keeps busy at once; a relay far "
         "away needs many (each message waits a round trip or two).",
+    )
+    rate_per_second: float | None = Field(
+        None,
+        gt=0,
+        le=1_000_000,
+        description="Messages a second to the relay from the whole installation (every "
+        "process on every machine); empty: no limit.",
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Relay connections open at once in the whole installation, on top of "
+        "smtp_connections per process; empty: no cap.",
+    )
+    domain_limits_path: Path | None = Field(
+        None,
+        description='TOML file of limits per recipient domain: [domains] "gmail.com" = 20 '
+        "(messages a second), on top of rate_per_second.",
+    )
+    daily_quota: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000_000,
+        description="Messages a UTC day from the whole installation; what is over it is held "
+        "until the next day. Empty: no quota.",
     )
     outbox_dir: Path | None = Field(
         None, description="Where the local catcher writes .eml files; default data_dir/outbox."
@@ -185,7 +212,6 @@ class Settings(BaseSettings):
         description="Furthest ahead an embargo may be set, in days: a later one is most "
         "likely a mistyped year.",
     )
-
     bounce_rate_limit: float = Field(
         0.05,
         gt=0,
@@ -317,6 +343,25 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _refuse_unusable_limits(self) -> Self:
+        """Limits are shared through Redis, or a file in the embedded mode: refused where
+        neither exists rather than held per process, which is no limit at all."""
+        if self.domain_limits_path is not None:
+            try:
+                read_domain_limits(self.domain_limits_path)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        if self.has_limits and self.pacing_store_kind is None:
+            raise ValueError(
+                "DISTRIBUTOR_RATE_PER_SECOND, DISTRIBUTOR_MAX_CONNECTIONS, "
+                "DISTRIBUTOR_DOMAIN_LIMITS_PATH and DISTRIBUTOR_DAILY_QUOTA are shared by "
+                "every worker through Redis (a redis:// or rediss:// broker) or, in the "
+                f"embedded mode, a file under the data folder; the broker {self.broker_url!r} "
+                "offers neither, so unset them or use one of those brokers"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
         if self.environment is Environment.PRODUCTION:
             problems = []
@@ -340,6 +385,36 @@ class Settings(BaseSettings):
     @property
     def max_embargo_ahead(self) -> timedelta:
         return timedelta(days=self.max_embargo_days)
+
+    @property
+    def has_limits(self) -> bool:
+        return (
+            self.rate_per_second is not None
+            or self.max_connections is not None
+            or self.domain_limits_path is not None
+            or self.daily_quota is not None
+        )
+
+    @property
+    def domain_limits(self) -> dict[str, float]:
+        """Messages a second by recipient domain (read from DOMAIN_LIMITS_PATH)."""
+        if self.domain_limits_path is None:
+            return {}
+        return read_domain_limits(self.domain_limits_path)
+
+    @property
+    def pacing_store_kind(self) -> str | None:
+        """Where the installation's limits are shared: "redis", "local", or None (nowhere)."""
+        if self.broker_url == EMBEDDED_BROKER:
+            return "local"
+        if urlsplit(self.broker_url).scheme in ("redis", "rediss"):
+            return "redis"
+        return None
+
+    @property
+    def pacing_store_path(self) -> Path:
+        """The embedded mode's pacing file."""
+        return self.data_dir / "pacing.sqlite3"
 
     @property
     def broker_is_amqp(self) -> bool:

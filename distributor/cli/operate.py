@@ -18,6 +18,7 @@ from distributor.cli.status_view import health_lines, status_lines
 from distributor.engine.dbclock import read_database_time
 from distributor.engine.dispatch import notice_queue_name
 from distributor.engine.heartbeats import recent_heartbeats
+from distributor.engine.pacing_status import pacing_status
 from distributor.engine.relay_health import relay_state
 from distributor.engine.scheduler_loop import SchedulerParts, run_scheduler
 from distributor.errors import DistributorError, NotFoundError
@@ -148,6 +149,12 @@ def status(
         now = read_database_time(session, rt.database_clock)
         processes = recent_heartbeats(session, now=now)
         relay = relay_state(session)
+        store = rt.pacing_store()
+        try:
+            pacing = pacing_status(session, limits=rt.pacing_limits, store=store, now=now)
+        finally:
+            if store is not None:
+                store.close()
     if send_id is not None and not any(s.send_id == send_id for s in statuses):
         raise NotFoundError(f"no send with id {send_id}; see `distributor status`")
     if as_json:
@@ -156,6 +163,7 @@ def status(
                 "now": now,
                 "processes": processes,
                 "relay": {**asdict(relay), "resting": relay.is_resting(now)},
+                "limits": asdict(pacing),
                 "sends": [
                     {
                         **asdict(s),
@@ -167,7 +175,7 @@ def status(
             }
         )
         return
-    for line in health_lines(processes, relay, now=now):
+    for line in health_lines(processes, relay, now=now, pacing=pacing):
         typer.echo(line)
     if not statuses:
         typer.echo("no sends yet")

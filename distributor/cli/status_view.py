@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from distributor.engine.dbclock import SKEW_WARNING
 from distributor.engine.heartbeats import ProcessHealth
+from distributor.engine.pacing_status import PacingStatus, pacing_lines
 from distributor.engine.relay_health import RelayState
 from distributor.states import DeliveryState, SendKind, SendState
 from distributor.status import SendStatus
@@ -33,7 +34,13 @@ def _ago(then: datetime, now: datetime) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
-def health_lines(processes: list[ProcessHealth], relay: RelayState, *, now: datetime) -> list[str]:
+def health_lines(
+    processes: list[ProcessHealth],
+    relay: RelayState,
+    *,
+    now: datetime,
+    pacing: PacingStatus | None = None,
+) -> list[str]:
     lines = []
     schedulers = [p for p in processes if p.kind == "scheduler"]
     live = [p for p in schedulers if now - p.seen_at <= SILENT_AFTER]
@@ -66,6 +73,8 @@ def health_lines(processes: list[ProcessHealth], relay: RelayState, *, now: date
         )
     elif relay.consecutive_outages:
         lines.append(f"relay: recovering after {relay.consecutive_outages} outage(s)")
+    if pacing is not None:
+        lines.extend(pacing_lines(pacing))
     return lines
 
 

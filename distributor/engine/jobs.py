@@ -14,6 +14,7 @@ from distributor.engine.claims import SendSnapshot
 from distributor.engine.dbclock import DatabaseClock
 from distributor.engine.dispatch import BatchRef
 from distributor.engine.outcomes import Outcome
+from distributor.engine.pacing import UNLIMITED, Pacer
 from distributor.engine.retries import RetryPolicy
 from distributor.message import BuiltMessage, Recipient
 from distributor.states import DeliveryState
@@ -83,3 +84,5 @@ class SendingParts:
     owner: str  # this process's identity on leases and claims
     should_stop: Callable[[], bool] = lambda: False
     db_patience: float = 60.0  # how long to retry a database that is out of reach
+    # The installation's rate limit, connection cap and daily quota, shared with every process.
+    pacer: Pacer = UNLIMITED

@@ -6,14 +6,24 @@ committed before its next message can be accepted, so a worker that dies leaves 
 one accepted-but-unrecorded message per connection. Connections are opened and greeted
 before the embargo lifts. When its batch is done, the feeder takes any other batch of the
 send that no worker holds, so a process that finished early helps with what is left.
+
+The installation's limits (`pacing.py`) come in at three points: a lane takes a connection
+slot before it opens its connection (a lane without one waits, or stays idle), a message
+slot before each message goes (and before a message is announced ahead, it is announced only
+when a slot is due), and a unit of the daily quota. When the relay pushes back, the whole
+installation slows down (`relay_backoff.py`); the message it refused goes again, at the
+slower pace, without being charged an attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
+from collections import Counter, deque
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,12 +36,17 @@ from distributor.engine.claims import (
     seconds_until_embargo,
 )
 from distributor.engine.connections import Connection, ConnectionFactory
+from distributor.engine.daily_quota import hold_for_quota
 from distributor.engine.db_retry import with_database
 from distributor.engine.dbclock import CorrectedClock, read_database_time
 from distributor.engine.dispatch import BatchRef
+from distributor.engine.domain_limits import domain_of
 from distributor.engine.jobs import BatchJob, BatchReport, BuildMessage, SendingParts
 from distributor.engine.leases import LeaseKeeper, take_free_batch
 from distributor.engine.outcomes import GroupRecorder, Outcome, OutcomeRecorder
+from distributor.engine.pacing import Pacing
+from distributor.engine.pacing_status import recent_rate
+from distributor.engine.relay_backoff import Pushback, pushback_of
 from distributor.engine.relay_health import record_recovery, relay_state, rest_the_relay
 from distributor.engine.retries import judge_failure
 from distributor.errors import RelayUnavailableError, TransportError
@@ -49,6 +64,16 @@ FIRST_CHUNK = 20  # a small first claim puts the first messages on the wire soon
 OUTAGE_AFTER = 3
 RECONNECT_PAUSE = 0.5
 SEND_WATCH_INTERVAL = 0.5  # how often the send's state is read while sending
+SLOT_POLL_SECONDS = 0.1  # how often a lane without a connection slot asks for one
+# Times the relay may push a message back ("too fast") before it counts as deferred.
+PUSHBACK_RETRIES = 3
+
+
+class _PushedBack:
+    """The relay refused the message as one too many: it goes again, at the slower pace."""
+
+
+PUSHED_BACK: Final = _PushedBack()
 
 
 class LaneSender:
@@ -69,11 +94,17 @@ class LaneSender:
         self.relay_was_down = False
         self.retired = 0
         self.lanes = 0
+        self.idle = 0  # lanes that ended without a connection slot, with nothing left to do
+        self.slotted: set[str] = set()  # lanes holding a connection slot
         self.outage: TransportError | None = None
         self.queue: asyncio.Queue[ClaimedDelivery | None] = asyncio.Queue()
+        self.queued = 0  # deliveries in the queue (the end-of-work markers not counted)
+        self.fed = False  # the feeder has claimed all it will
         self.room = asyncio.Event()
         # Why no further message may begin, found between messages (None: carry on).
         self.halted: str | None = None
+        self.pacing = Pacing()
+        self.pushbacks: Counter[int] = Counter()  # by delivery: times the relay said "too fast"
 
     def _ids(self, delivery_id: int | None = None) -> dict[str, int | None]:
         return {
@@ -99,9 +130,37 @@ class LaneSender:
         # Everything that does not depend on the embargo is done before it lifts.
         build = self.parts.make_builder(self.snapshot)
         self.relay_was_down = await asyncio.to_thread(self._relay_was_down)
+        self.pacing = self.parts.pacer.for_batch(
+            stopping=lambda: self._interruption() is not None, observed_rate=self._recent_rate
+        )
+        await self.pacing.start()
+        try:
+            await self._run(connect, count, build)
+        finally:
+            await self.pacing.close()
+        renews_at = self.pacing.quota_renews_at
+        if self.outage is not None:
+            self.report.stopped_reason = f"relay unavailable: {self.outage}"
+            await asyncio.to_thread(self._rest_relay, self.outage)
+        elif renews_at is not None:
+            self.report.stopped_reason = (
+                f"the daily quota is spent until {renews_at:%Y-%m-%d %H:%M} UTC"
+            )
+            await asyncio.to_thread(self._hold_for_quota, renews_at)
+        elif self.report.stopped_reason is None:
+            self.report.stopped_reason = self._interruption()
+
+    async def _run(self, connect: ConnectionFactory, count: int, build: BuildMessage) -> None:
         connections = [connect() for _ in range(count)]
         self.lanes = len(connections)
-        await asyncio.gather(*(c.open() for c in connections), return_exceptions=True)
+        holders = [f"{self.parts.owner}/{lane}" for lane in range(count)]
+        # Lanes with a connection slot free now open their connections before the lift; the
+        # others wait for one while sending.
+        slotted = [await self.pacing.connection(holder) for holder in holders]
+        await asyncio.gather(
+            *(c.open() for c, slot in zip(connections, slotted, strict=True) if slot),
+            return_exceptions=True,
+        )
         started = self.clock.now()
         await self._wait_for_lift(at_most=self.job.max_wait.total_seconds())
         # One budget for the whole wait: this pause and any "not yet" from the database after.
@@ -114,8 +173,8 @@ class LaneSender:
         )
         try:
             lanes = [
-                asyncio.create_task(self._lane(connection, build, recorder))
-                for connection in connections
+                asyncio.create_task(self._lane(connection, holder, slot, build, recorder))
+                for connection, holder, slot in zip(connections, holders, slotted, strict=True)
             ]
             watch = asyncio.create_task(self._watch_send())
             try:
@@ -126,11 +185,6 @@ class LaneSender:
         finally:
             await asyncio.to_thread(recorder.close)
             await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
-        if self.outage is not None:
-            self.report.stopped_reason = f"relay unavailable: {self.outage}"
-            await asyncio.to_thread(self._rest_relay, self.outage)
-        elif self.report.stopped_reason is None:
-            self.report.stopped_reason = self._interruption()
 
     async def _wait_for_lift(self, *, at_most: float) -> None:
         """Sleep until the embargo, following it if the press office moves it meanwhile, and
@@ -180,12 +234,32 @@ class LaneSender:
         with self.parts.sessions() as session:
             return relay_state(session).consecutive_outages > 0
 
+    def _recent_rate(self) -> float:
+        with self.parts.sessions() as session:
+            return recent_rate(session, now=read_database_time(session, self.parts.database_clock))
+
+    def _lanes_gone(self, *, this_one: bool = False) -> bool:
+        """Every lane has given up on the relay, or ended idle (with `this_one`: once this
+        lane gives up too)."""
+        return self.retired + self.idle + (1 if this_one else 0) >= self.lanes
+
+    def _put(self, delivery: ClaimedDelivery) -> None:
+        self.queued += 1
+        self.queue.put_nowait(delivery)
+
+    def _taken(self, item: ClaimedDelivery | None) -> ClaimedDelivery | None:
+        if item is not None:
+            self.queued -= 1
+        self.room.set()
+        return item
+
     async def _feed(self, *, waited: float) -> None:
         """Keep the queue a little ahead of the lanes; close it when nothing is left."""
         chunk = min(FIRST_CHUNK, self.job.claim_chunk)
         try:
-            while self._interruption() is None and self.retired < self.lanes:
-                if self.queue.qsize() >= max(self.lanes, chunk // 2):
+            while self._interruption() is None and not self._lanes_gone():
+                # Nothing is claimed while no lane of this process has a connection slot.
+                if not self.slotted or self.queue.qsize() >= max(self.lanes, chunk // 2):
                     self.room.clear()
                     await self.room.wait()
                     continue
@@ -193,7 +267,7 @@ class LaneSender:
                 if claimed:
                     chunk = self.job.claim_chunk
                     for delivery in claimed:
-                        self.queue.put_nowait(delivery)
+                        self._put(delivery)
                     continue
                 # The database may still say "not yet" to a worker whose clock runs ahead.
                 wait = await asyncio.to_thread(self._seconds_until_embargo)
@@ -209,6 +283,7 @@ class LaneSender:
                     return
                 self.batch = helped
         finally:
+            self.fed = True
             for _ in range(self.lanes):
                 self.queue.put_nowait(None)
 
@@ -260,33 +335,72 @@ class LaneSender:
         return batch
 
     async def _lane(
-        self, connection: Connection, build: BuildMessage, recorder: GroupRecorder
+        self,
+        connection: Connection,
+        holder: str,
+        slot: bool,
+        build: BuildMessage,
+        recorder: GroupRecorder,
     ) -> None:
         try:
-            await self._lane_loop(connection, build, recorder)
+            if slot or await self._await_slot(holder):
+                self._slot_taken(holder)
+                await self._lane_loop(connection, holder, build, recorder)
+            else:
+                self.idle += 1
+                self.room.set()
         except BaseException as exc:
             # The other lanes finish their message in flight; the batch then ends and hands
             # back what is left, rather than waiting for a lane that is gone.
             self.halted = self.halted or f"a sending lane failed: {type(exc).__name__}: {exc}"
             self.room.set()
             raise
+        finally:
+            await connection.close()
+            await self._give_up_slot(holder)
+
+    def _slot_taken(self, holder: str) -> None:
+        self.slotted.add(holder)
+        self.room.set()
+
+    async def _give_up_slot(self, holder: str) -> None:
+        if holder in self.slotted:
+            self.slotted.discard(holder)
+            await self.pacing.release(holder)
+
+    async def _await_slot(self, holder: str, *, holding: bool = False) -> bool:
+        """Wait for a connection slot of the installation; False when the batch stops, or
+        (unless this lane `holding` a delivery) when nothing is left to send."""
+        while True:
+            if self._interruption() is not None:
+                return False
+            if not holding and self.fed and self.queued == 0:
+                return False
+            if await self.pacing.connection(holder):
+                return True
+            await asyncio.sleep(SLOT_POLL_SECONDS * random.uniform(0.5, 1.5))
 
     async def _lane_loop(
-        self, connection: Connection, build: BuildMessage, recorder: GroupRecorder
+        self, connection: Connection, holder: str, build: BuildMessage, recorder: GroupRecorder
     ) -> None:
         used = False
         failures = 0
         ending = False
-        # The next delivery, already announced on the connection when the relay pipelines.
-        ahead: tuple[ClaimedDelivery, Envelope] | None = None
+        # The next delivery, taken ahead, and whether its message slot is in hand: only then
+        # is it announced on the connection with this one's end (when the relay pipelines).
+        ahead: tuple[ClaimedDelivery, Envelope, bool] | None = None
+        # Messages the relay pushed back ("too fast"): this lane sends them again.
+        again: deque[tuple[ClaimedDelivery, Envelope]] = deque()
         while True:
+            slotted = False
             if ahead is not None:
-                (delivery, envelope), ahead = ahead, None
+                (delivery, envelope, slotted), ahead = ahead, None
+            elif again:
+                delivery, envelope = again.popleft()
             else:
                 if ending:
                     break
-                taken = await self.queue.get()
-                self.room.set()
+                taken = self._taken(await self.queue.get())
                 if taken is None:
                     break
                 delivery = taken
@@ -298,10 +412,11 @@ class LaneSender:
             if self._interruption() is not None:
                 await connection.close()  # ends an announced message without sending it
                 continue  # left `sending`, handed back when the batch ends
+            if not slotted and not await self._cleared(delivery, holder):
+                continue  # left `sending`: held for the daily quota, or handed back
             # Take the next one now, without waiting, to announce it with this one's end.
             if not self.queue.empty():
-                following = self.queue.get_nowait()
-                self.room.set()
+                following = self._taken(self.queue.get_nowait())
                 if following is None:
                     ending = True
                 else:
@@ -309,24 +424,49 @@ class LaneSender:
                     if isinstance(next_built, Outcome):
                         await self._record(following, next_built, recorder)
                     else:
-                        ahead = (following, next_built)
+                        ready = await self.pacing.message_ready(
+                            domain_of(following.recipient.email)
+                        )
+                        ahead = (following, next_built, ready)
             outcome, failures = await self._transmit(
-                connection, delivery, envelope, failures, then=ahead[1] if ahead else None
+                connection,
+                holder,
+                delivery,
+                envelope,
+                failures,
+                then=ahead[1] if ahead and ahead[2] else None,
             )
+            self.pacing.answered(holder)
+            if outcome is PUSHED_BACK:
+                self.pushbacks[delivery.delivery_id] += 1
+                again.append((delivery, envelope))
+                continue
             if outcome is None:
                 # This lane could not reach the relay: another lane may, or the batch ends.
-                self.queue.put_nowait(delivery)
+                for waiting in [delivery, *(d for d, _ in again)]:
+                    self._put(waiting)
                 if ahead is not None:
-                    self.queue.put_nowait(ahead[0])
+                    self._put(ahead[0])
                 self.retired += 1
-                if self.retired >= self.lanes:
+                if self._lanes_gone():
                     self.room.set()
                 break
+            assert isinstance(outcome, Outcome)
             used = True
             await self._record(delivery, outcome, recorder)
         if used:
             self.report.connections += 1
         self.report.round_trips += getattr(connection, "round_trips", 0)
+
+    async def _cleared(self, delivery: ClaimedDelivery, holder: str) -> bool:
+        """Wait for the message's slots; False when the daily quota is spent (this batch
+        then stops) or the batch is stopping."""
+        if await self.pacing.message(domain_of(delivery.recipient.email), lane=holder):
+            return True
+        if self.pacing.quota_renews_at is not None and self.halted is None:
+            self.halted = "the daily quota is spent"
+            self.room.set()
+        return False
 
     def _build(self, delivery: ClaimedDelivery, build: BuildMessage) -> Envelope | Outcome:
         try:
@@ -350,20 +490,31 @@ class LaneSender:
     async def _transmit(
         self,
         connection: Connection,
+        holder: str,
         delivery: ClaimedDelivery,
         envelope: Envelope,
         failures: int,
         *,
         then: Envelope | None,
-    ) -> tuple[Outcome | None, int]:
+    ) -> tuple[Outcome | _PushedBack | None, int]:
         delivery_id = delivery.delivery_id
         while True:
             try:
                 reply = await connection.send(envelope, then=then)
             except RelayUnavailableError as exc:
+                kind = pushback_of(exc)
+                if kind is not None and await self.pacing.pushed_back(kind, holder):
+                    # One connection too many: the relay takes the others, so this lane
+                    # gives its slot up and waits for one, without counting a failure.
+                    await connection.close()
+                    await self._give_up_slot(holder)
+                    if not await self._await_slot(holder, holding=True):
+                        return None, failures
+                    self._slot_taken(holder)
+                    continue
                 failures += 1
                 if failures >= OUTAGE_AFTER:
-                    if self.retired + 1 >= self.lanes:
+                    if self._lanes_gone(this_one=True):
                         self.outage = exc
                     return None, failures
                 await self.clock.pause(RECONNECT_PAUSE * failures)
@@ -371,6 +522,15 @@ class LaneSender:
                     return None, failures
                 continue
             except TransportError as exc:
+                if pushback_of(exc) is not None and self.pushbacks[delivery_id] < PUSHBACK_RETRIES:
+                    await self.pacing.pushed_back(Pushback.RATE, holder)
+                    log.info(
+                        "delivery %s pushed back by the relay (%s); sent again more slowly",
+                        delivery_id,
+                        exc,
+                        extra={**self._ids(delivery_id), "smtp_code": exc.code},
+                    )
+                    return PUSHED_BACK, 0
                 return self._failure(delivery, exc), 0
             except Exception as exc:
                 # Whatever went wrong, this message ends with a reason and the batch goes on,
@@ -459,6 +619,30 @@ class LaneSender:
             write=True,
             patience=self.parts.db_patience,
         )
+
+    def _hold_for_quota(self, until: datetime) -> None:
+        quota = self.parts.pacer.limits.daily_quota or 0
+
+        def hold(session: Session) -> None:
+            held = hold_for_quota(
+                session,
+                send_id=self.job.send_id,
+                batches=self.held,
+                owner=self.parts.owner,
+                now=read_database_time(session, self.parts.database_clock),
+                until=until,
+                quota=quota,
+            )
+            self.report.handed_back += held
+            log.warning(
+                "daily quota of %d messages spent; %d deliveries held until %s UTC",
+                quota,
+                held,
+                until.strftime("%Y-%m-%d %H:%M"),
+                extra=self._ids(),
+            )
+
+        with_database(self.parts.sessions, hold, write=True, patience=self.parts.db_patience)
 
     def _rest_relay(self, error: TransportError) -> None:
         def rest(session: Session) -> None:

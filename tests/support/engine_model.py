@@ -28,6 +28,7 @@ EVENTS = cast(Table, DeliveryEvent.__table__)
 # What the engine writes while it schedules and sends, children first; the contacts, lists
 # and releases a send is made from stay as they are.
 ENGINE_TABLES = (
+    "bounces",
     "delivery_events",
     "deliveries",
     "send_batches",
