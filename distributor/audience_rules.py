@@ -4,7 +4,7 @@
   (they get the lift notice instead);
 - pre-brief: the public audience (narrowed by the pre-brief's own lists, if any), only those
   vetted for embargoed material (the contact or its outlet), never an embargo breaker;
-- notices: those who had the embargoed copy;
+- notices: those who had the embargoed copy, or whose copy is going out at that moment;
 - correction: everyone who received the release, embargoed copy or public.
 
 Suppressed and forgotten contacts are left out of every audience; one still on a list keeps
@@ -134,7 +134,9 @@ def audience_rule(session: Session, send: Send) -> AudienceRule:
         original = session.get_one(Send, parent_id).release_id
         received = recipients_of_release(original)
         return AudienceRule(_unsuppressed(received), _all_of(received), LEFT_DETAIL)
-    prebriefed = prebriefed_ids(parent_id)
+    # Whoever the public send leaves out as pre-briefed hears of the lift, the move or the
+    # withdrawal: a copy going out this moment counts as received by both.
+    prebriefed = prebriefed_ids(parent_id, in_flight=True)
     return AudienceRule(_unsuppressed(prebriefed), _all_of(prebriefed), NOT_PREBRIEFED_DETAIL)
 
 

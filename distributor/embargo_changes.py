@@ -208,9 +208,17 @@ def _retime(
     arm_lead: timedelta,
 ) -> EmbargoChange:
     public = _active_public_send(session, release_id)
+    # The lift notice says the embargo has lifted: once any of it is claimed, the lift has
+    # happened for those journalists as surely as a public message would have.
+    lifted_sends = select(Send.id).where(
+        (Send.id == public.id)
+        | ((Send.parent_send_id == public.id) & (Send.kind == SendKind.LIFT_NOTICE))
+    )
     started = session.scalar(
         select(
-            exists().where(Delivery.send_id == public.id, Delivery.first_claimed_at.is_not(None))
+            exists().where(
+                Delivery.send_id.in_(lifted_sends), Delivery.first_claimed_at.is_not(None)
+            )
         )
     )
     if started:

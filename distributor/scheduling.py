@@ -275,7 +275,12 @@ def cancel_release(session: Session, *, release_id: int, now: datetime) -> dict[
     """Cancel every send of a release that has not gone out; maps send id to deliveries stopped."""
     get_release(session, release_id)
     active = session.scalars(
-        select(Send.id).where(Send.release_id == release_id, Send.state.in_(ACTIVE_SEND_STATES))
+        select(Send.id)
+        .where(Send.release_id == release_id, Send.state.in_(ACTIVE_SEND_STATES))
+        # The public send first: the lock order of claims, moves and ticks. Locked, so that
+        # none completes between this list and its cancellation.
+        .order_by(Send.id)
+        .with_for_update()
     ).all()
     if not active:
         raise InvalidStateError(

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, event, settings
+from hypothesis import currently_in_test_context, event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -50,7 +50,6 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import select
 
@@ -88,6 +87,7 @@ from tests.support.engine_model import (
     WorkerKilled,
     clear_engine_tables,
 )
+from tests.support.machines import run_machine
 
 START = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
 LIST = "Desks"
@@ -738,15 +738,7 @@ def test_the_engine_keeps_its_promises_whatever_happens(database_url: str, tmp_p
     world = make_world(database_url, tmp_path / "var")
     examples = 10 if database_url.startswith("postgresql") else 40
     try:
-        run_state_machine_as_test(
-            machine_class(world),
-            settings=settings(
-                max_examples=examples,
-                stateful_step_count=30,
-                deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-            ),
-        )
+        run_machine(machine_class(world), max_examples=examples)
     finally:
         world.runtime.close()
 

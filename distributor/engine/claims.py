@@ -30,9 +30,14 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from distributor.audience_rules import NOT_VETTED_DETAIL, vetted_for_embargoes
+from distributor.audience_rules import (
+    NOT_PREBRIEFED_DETAIL,
+    NOT_VETTED_DETAIL,
+    prebriefed_ids,
+    vetted_for_embargoes,
+)
 from distributor.engine.dbclock import DatabaseClock
 from distributor.engine.dispatch import BatchRef
 from distributor.message import Recipient
@@ -129,13 +134,9 @@ def claim_deliveries(
 ) -> list[ClaimedDelivery]:
     """Claim up to `limit` due deliveries of the batch; `now` is the database's time."""
     live = send_is_live(batch.send_id, clock)
-    embargoed_copy = session.scalar(select(Send.kind).where(Send.id == batch.send_id)) is (
-        SendKind.PREBRIEF
-    )
+    rule = _rule_of(session, batch.send_id)
     while True:
-        candidates = _candidates(
-            session, batch=batch, now=now, limit=limit, embargoed_copy=embargoed_copy
-        )
+        candidates = _candidates(session, batch=batch, now=now, limit=limit, rule=rule)
         if not candidates:
             return []
         # Someone may have unsubscribed since the audience was resolved: never send to them;
@@ -153,7 +154,7 @@ def claim_deliveries(
             live=live,
             now=now,
             state=DeliveryState.CANCELLED,
-            detail=NOT_VETTED_DETAIL,
+            detail=rule.refused_detail,
         )
         # A chunk of nothing but unsendable addresses is not the end of the batch: read on.
         if suppressed == 0 or len(candidates) > suppressed:
@@ -206,16 +207,51 @@ def claim_deliveries(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _ClaimRule:
+    # Contacts who may not have this message now (None: anyone may).
+    refused: ColumnElement[bool] | None = None
+    refused_detail: str = NOT_VETTED_DETAIL
+    # Contacts whose earlier message of the release is going out this moment: theirs waits.
+    waiting: ColumnElement[bool] | None = None
+
+
+def _rule_of(session: Session, send_id: int) -> _ClaimRule:
+    """Who a send's claim leaves out, by its kind: the embargoed copy goes only to the
+    vetted; a notice only to one who holds the copy, and after it (a withdrawal that arrives
+    before the copy it withdraws is a withdrawal missed)."""
+    kind, parent_id = session.execute(
+        select(Send.kind, Send.parent_send_id).where(Send.id == send_id)
+    ).one()
+    if kind is SendKind.PREBRIEF:
+        return _ClaimRule(refused=not_(vetted_for_embargoes()))
+    if not kind.is_notice or parent_id is None:
+        return _ClaimRule()
+    earlier = aliased(Delivery)
+    in_flight = exists().where(
+        earlier.contact_id == Delivery.contact_id,
+        earlier.state == DeliveryState.SENDING,
+        earlier.send_id != send_id,
+        earlier.send_id.in_(select(Send.id).where(Send.parent_send_id == parent_id)),
+    )
+    return _ClaimRule(
+        refused=Delivery.contact_id.not_in(prebriefed_ids(parent_id)),
+        refused_detail=NOT_PREBRIEFED_DETAIL,
+        waiting=in_flight,
+    )
+
+
 def _candidates(
-    session: Session, *, batch: BatchRef, now: datetime, limit: int, embargoed_copy: bool
+    session: Session, *, batch: BatchRef, now: datetime, limit: int, rule: _ClaimRule
 ) -> Sequence[Row[int, str, str, str, str | None, bool | None]]:
     """Due deliveries; the last column is True for a suppressed address, None for one that
-    may not have the embargoed copy, False for one to send to."""
+    may not have this message, False for one to send to."""
     unsendable = case(
         (contact_is_suppressed(), true()),
-        *([(not_(vetted_for_embargoes()), null())] if embargoed_copy else []),
+        *([(rule.refused, null())] if rule.refused is not None else []),
         else_=false(),
     )
+    waits = [not_(rule.waiting)] if rule.waiting is not None else []
     return session.execute(
         select(
             Delivery.id,
@@ -231,6 +267,7 @@ def _candidates(
             Delivery.send_id == batch.send_id,
             Delivery.batch_no == batch.batch_no,
             is_due(now),
+            *waits,
         )
         .order_by(Delivery.id)
         .limit(limit)
@@ -265,6 +302,33 @@ def _end_unsendable(
             ],
         )
     return len(ended)
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncedEmbargo:
+    """The release's embargo as a pre-brief or a notice announces it."""
+
+    at: datetime
+    zone: str
+
+
+def lock_announced_embargo(session: Session, send_id: int) -> AnnouncedEmbargo | None:
+    """The embargo a pre-brief or notice announces, as it stands now; None for a public send.
+
+    Read before the claim, under a share lock on the public send: a move waits for this
+    claim to commit (and then finds its messages in flight, whose journalists it tells), or
+    this claim waits for the move (and builds its messages with the new time). Taken before
+    the deliveries' row locks, in the order the tick and a move take them.
+    """
+    parent_id = session.scalar(select(Send.parent_send_id).where(Send.id == send_id))
+    if parent_id is None:
+        return None
+    row = session.execute(
+        select(Send.embargo_at, Send.embargo_zone)
+        .where(Send.id == parent_id)
+        .with_for_update(read=True)
+    ).first()
+    return AnnouncedEmbargo(row[0], row[1]) if row else None
 
 
 def seconds_until_embargo(session: Session, send_id: int, clock: DatabaseClock) -> float | None:

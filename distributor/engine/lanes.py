@@ -22,6 +22,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
+from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
@@ -30,9 +31,11 @@ from sqlalchemy.orm import Session
 
 from distributor.clock import pause_until
 from distributor.engine.claims import (
+    AnnouncedEmbargo,
     ClaimedDelivery,
     SendSnapshot,
     claim_deliveries,
+    lock_announced_embargo,
     seconds_until_embargo,
 )
 from distributor.engine.connections import Connection, ConnectionFactory
@@ -89,6 +92,8 @@ class LaneSender:
         held: list[BatchRef],
     ) -> None:
         self.job, self.parts, self.snapshot = job, parts, snapshot
+        # Everything that does not depend on the embargo is done before it lifts.
+        self.build: BuildMessage = parts.make_builder(snapshot)
         self.keeper, self.clock, self.report, self.held = keeper, clock, report, held
         self.batch = job.batch
         self.relay_was_down = False
@@ -127,15 +132,13 @@ class LaneSender:
         return None
 
     async def run(self, connect: ConnectionFactory, count: int) -> None:
-        # Everything that does not depend on the embargo is done before it lifts.
-        build = self.parts.make_builder(self.snapshot)
         self.relay_was_down = await asyncio.to_thread(self._relay_was_down)
         self.pacing = self.parts.pacer.for_batch(
             stopping=lambda: self._interruption() is not None, observed_rate=self._recent_rate
         )
         await self.pacing.start()
         try:
-            await self._run(connect, count, build)
+            await self._run(connect, count)
         finally:
             await self.pacing.close()
         renews_at = self.pacing.quota_renews_at
@@ -150,7 +153,7 @@ class LaneSender:
         elif self.report.stopped_reason is None:
             self.report.stopped_reason = self._interruption()
 
-    async def _run(self, connect: ConnectionFactory, count: int, build: BuildMessage) -> None:
+    async def _run(self, connect: ConnectionFactory, count: int) -> None:
         connections = [connect() for _ in range(count)]
         self.lanes = len(connections)
         holders = [f"{self.parts.owner}/{lane}" for lane in range(count)]
@@ -173,7 +176,7 @@ class LaneSender:
         )
         try:
             lanes = [
-                asyncio.create_task(self._lane(connection, holder, slot, build, recorder))
+                asyncio.create_task(self._lane(connection, holder, slot, recorder))
                 for connection, holder, slot in zip(connections, holders, slotted, strict=True)
             ]
             watch = asyncio.create_task(self._watch_send())
@@ -288,8 +291,9 @@ class LaneSender:
                 self.queue.put_nowait(None)
 
     def _claim(self, batch: BatchRef, limit: int) -> list[ClaimedDelivery]:
-        def claim(session: Session) -> list[ClaimedDelivery]:
-            return claim_deliveries(
+        def claim(session: Session) -> tuple[list[ClaimedDelivery], AnnouncedEmbargo | None]:
+            announced = lock_announced_embargo(session, batch.send_id)
+            claimed = claim_deliveries(
                 session,
                 batch=batch,
                 owner=self.parts.owner,
@@ -297,9 +301,29 @@ class LaneSender:
                 now=read_database_time(session, self.parts.database_clock),
                 limit=limit,
             )
+            return claimed, announced
 
-        return with_database(
+        claimed, announced = with_database(
             self.parts.sessions, claim, write=True, patience=self.parts.db_patience
+        )
+        if claimed and announced is not None:
+            self._follow_embargo(announced)
+        return claimed
+
+    def _follow_embargo(self, announced: AnnouncedEmbargo) -> None:
+        """Messages claimed after the press office moved the embargo announce the new one
+        (those claimed before it are told by the moved notice)."""
+        snapshot = self.snapshot
+        if (snapshot.release_embargo_at, snapshot.embargo_zone) == (announced.at, announced.zone):
+            return
+        self.snapshot = replace(
+            snapshot, release_embargo_at=announced.at, embargo_zone=announced.zone
+        )
+        self.build = self.parts.make_builder(self.snapshot)
+        log.info(
+            "the embargo moved to %s: messages now announce it",
+            announced.at.isoformat(),
+            extra=self._ids(),
         )
 
     def _seconds_until_embargo(self) -> float | None:
@@ -339,13 +363,12 @@ class LaneSender:
         connection: Connection,
         holder: str,
         slot: bool,
-        build: BuildMessage,
         recorder: GroupRecorder,
     ) -> None:
         try:
             if slot or await self._await_slot(holder):
                 self._slot_taken(holder)
-                await self._lane_loop(connection, holder, build, recorder)
+                await self._lane_loop(connection, holder, recorder)
             else:
                 self.idle += 1
                 self.room.set()
@@ -381,7 +404,7 @@ class LaneSender:
             await asyncio.sleep(SLOT_POLL_SECONDS * random.uniform(0.5, 1.5))
 
     async def _lane_loop(
-        self, connection: Connection, holder: str, build: BuildMessage, recorder: GroupRecorder
+        self, connection: Connection, holder: str, recorder: GroupRecorder
     ) -> None:
         used = False
         failures = 0
@@ -404,7 +427,7 @@ class LaneSender:
                 if taken is None:
                     break
                 delivery = taken
-                built = self._build(delivery, build)
+                built = self._build(delivery)
                 if isinstance(built, Outcome):
                     await self._record(delivery, built, recorder)
                     continue
@@ -420,7 +443,7 @@ class LaneSender:
                 if following is None:
                     ending = True
                 else:
-                    next_built = self._build(following, build)
+                    next_built = self._build(following)
                     if isinstance(next_built, Outcome):
                         await self._record(following, next_built, recorder)
                     else:
@@ -468,9 +491,9 @@ class LaneSender:
             self.room.set()
         return False
 
-    def _build(self, delivery: ClaimedDelivery, build: BuildMessage) -> Envelope | Outcome:
+    def _build(self, delivery: ClaimedDelivery) -> Envelope | Outcome:
         try:
-            built = build(delivery.recipient)
+            built = self.build(delivery.recipient)
         except Exception as exc:
             delivery_id = delivery.delivery_id
             log.exception("cannot build delivery %s", delivery_id, extra=self._ids(delivery_id))

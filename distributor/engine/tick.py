@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, case, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from distributor.audience_refresh import refresh_audience
@@ -22,7 +22,7 @@ from distributor.engine.dispatch import BatchDispatcher, BatchRef
 from distributor.engine.leases import Takeover, take_over_expired_batches
 from distributor.engine.relay_health import relay_state
 from distributor.models import Delivery, Send, SendBatch
-from distributor.states import UNFINISHED_DELIVERY_STATES, DeliveryState, SendState
+from distributor.states import UNFINISHED_DELIVERY_STATES, DeliveryState, SendKind, SendState
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,11 @@ def arm_due_sends(
     due = session.scalars(
         select(Send.id)
         .where(Send.state == SendState.SCHEDULED, Send.embargo_at <= now + lead)
-        .order_by(Send.id)  # one lock order for every scheduler, so none can deadlock another
+        # Pre-briefs first: a public send armed in the same tick then supersedes what the
+        # pre-brief could not send in time, rather than the pre-brief adding, after it,
+        # journalists the public send already has. One order for every scheduler, so none
+        # can deadlock another.
+        .order_by(case((Send.kind == SendKind.PREBRIEF, 0), else_=1), Send.id)
     ).all()
     armed = []
     for send_id in due:
