@@ -46,6 +46,9 @@ def test_quick_benchmark_reports_every_row_and_nothing_early(tmp_path: Path) -> 
             "--recovery-lease=3",
             "--relay-rtt-ms=0,20",
             "--relay-size=200",
+            # The DKIM and rate-limit sections have a test of their own, run alongside.
+            "--dkim=none",
+            "--no-rate-limit",
             f"--postgres-url={POSTGRES_ADMIN_URL}",
             f"--redis-url={REDIS_URL}",
             f"--output={output}",
@@ -94,6 +97,57 @@ def test_quick_benchmark_reports_every_row_and_nothing_early(tmp_path: Path) -> 
     assert far["connections_used"] >= 1
     assert far["round_trips"] <= 2.5 * 200
     assert "## A relay far away" in text
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_quick_benchmark_of_dkim_and_the_rate_limiter(tmp_path: Path) -> None:
+    # Given the services the harness needs
+    require(postgres_available(), "PostgreSQL")
+    require(redis_available(), "Redis")
+    output = tmp_path / "benchmarks.md"
+    # When only the DKIM-signed sends and the rate-limited sends run, at a tiny size
+    status = main(
+        [
+            "--quick",
+            "--sizes=200",
+            "--skip-naive",
+            "--skip-components",
+            "--skip-recovery",
+            "--no-profile",
+            "--settle=0",
+            "--attempts=1",
+            "--lead=3.5",
+            "--arm-lead=2",
+            "--relay-rtt-ms=0",
+            "--dkim=rsa,ed25519",
+            "--dkim-size=200",
+            "--rate-limit",
+            f"--postgres-url={POSTGRES_ADMIN_URL}",
+            f"--redis-url={REDIS_URL}",
+            f"--output={output}",
+            f"--raw-dir={tmp_path / 'raw'}",
+        ]
+    )
+    # Then every signed message went, none early, the workers really signed, and the
+    # limited sends went whole, none early
+    assert status == 0
+    results = json.loads((tmp_path / "raw" / "results.json").read_text(encoding="utf-8"))
+    dkim = results["dkim"]
+    assert {s["kind"] for s in dkim["signed"]} == {"rsa", "ed25519"}, dkim["notes"]
+    for signed in dkim["signed"]:
+        figures = signed["run"]["figures"]
+        assert figures["sent"] == 200 and figures["early"] == 0
+        check = signed["check"]
+        assert check["problem"] is None, check["problem"]
+        assert check["verified"] == check["kept"] == check["recipients"] > 0
+    rate = results["rate_limits"]
+    for limited in (rate["far"], rate["at_limit"]):
+        assert limited["run"]["figures"]["sent"] == 200
+        assert limited["run"]["figures"]["early"] == 0
+    text = output.read_text(encoding="utf-8")
+    assert "DKIM" in text
 
 
 def test_smtp_sink_dump_gives_each_copy_its_recipient_and_message_id(tmp_path: Path) -> None:
