@@ -1,4 +1,5 @@
-"""The production compose file: valid for docker-compose, and shaped as docs/deployment.md says."""
+"""The production compose file: valid for docker-compose, and shaped as docs/deployment.md and
+docs/monitoring.md say."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from distributor.cli import app as cli_app
 from distributor.settings import DEVELOPMENT_SECRET, Environment, Settings
 from tests.support.services import require
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 DEPLOYMENT_DOC = COMPOSE_FILE.parent / "docs" / "deployment.md"
+MONITORING_DOC = COMPOSE_FILE.parent / "docs" / "monitoring.md"
+PROMETHEUS_CONFIG = COMPOSE_FILE.parent / "deploy" / "prometheus" / "prometheus.yml"
 
 SERVICES = {
     "postgres",
@@ -27,6 +32,7 @@ SERVICES = {
     "notice-worker",
     "scheduler",
     "web",
+    "flower",
     "mailpit",
 }
 LONG_RUNNING = (
@@ -37,7 +43,10 @@ LONG_RUNNING = (
     "notice-worker",
     "scheduler",
     "web",
+    "flower",
     "mailpit",
+    "prometheus",
+    "grafana",
 )
 APP_SERVICES = ("migrate", "worker", "notice-worker", "scheduler", "web")
 SCALABLE = ("worker", "scheduler")
@@ -45,6 +54,15 @@ REQUIRED_VARIABLES = ("DISTRIBUTOR_SECRET_KEY", "POSTGRES_PASSWORD")
 REDIS_BROKER_URL = "redis://redis:6379/0"
 # RabbitMQ, the alternative broker, runs only when this profile is started.
 RABBITMQ_PROFILE = "rabbitmq"
+# Prometheus and Grafana run only when this one is.
+MONITORING_PROFILE = "monitoring"
+MONITORING_SERVICES = {"prometheus", "grafana"}
+PROFILED = {
+    "rabbitmq": RABBITMQ_PROFILE,
+    "prometheus": MONITORING_PROFILE,
+    "grafana": MONITORING_PROFILE,
+}
+GRAFANA_PASSWORD = "composeTestGrafana1"
 
 SECRET = "compose-test-secret"
 PASSWORD = "compose-test-password"
@@ -224,17 +242,18 @@ def rabbitmq(services: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_rabbitmq_runs_only_under_its_profile(services: dict[str, Any]) -> None:
-    assert profiles_of(services["rabbitmq"]) == {RABBITMQ_PROFILE}
-    others = {name: profiles_of(s) for name, s in services.items() if name != "rabbitmq"}
-    assert not any(others.values()), f"the default stack has profiled services: {others}"
+    assert {name: profiles_of(s) for name, s in services.items() if profiles_of(s)} == {
+        name: {profile} for name, profile in PROFILED.items()
+    }
     assert active_services(services) == SERVICES
     assert active_services(services, RABBITMQ_PROFILE) == SERVICES | {"rabbitmq"}
+    assert active_services(services, MONITORING_PROFILE) == SERVICES | MONITORING_SERVICES
 
 
-def test_default_services_do_not_wait_for_rabbitmq(services: dict[str, Any]) -> None:
+def test_default_services_do_not_wait_for_profiled_ones(services: dict[str, Any]) -> None:
     # Waiting on a service of a profile that is not started makes compose refuse to start.
-    waiting = sorted(name for name in SERVICES if "rabbitmq" in depends_on_names(services[name]))
-    assert waiting == [], f"these would not start without the rabbitmq profile: {waiting}"
+    waiting = sorted(name for name in SERVICES if set(PROFILED) & depends_on_names(services[name]))
+    assert waiting == [], f"these would not start without their profile: {waiting}"
 
 
 def test_rabbitmq_image_is_pinned_to_a_major_version(rabbitmq: dict[str, Any]) -> None:
@@ -354,11 +373,12 @@ def test_docker_compose_accepts_the_file(docker_compose: str, tmp_path: Path) ->
         pytest.fail(f"docker-compose rejects {COMPOSE_FILE.name}:\n{failure_message(result)}")
 
 
-@pytest.fixture
-def resolved(docker_compose: str, tmp_path: Path) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def resolved(docker_compose: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # Read once for the module: the tests only read what docker-compose resolved.
     result = run_compose(
         docker_compose,
-        tmp_path,
+        tmp_path_factory.mktemp("resolved"),
         {
             "DISTRIBUTOR_SECRET_KEY": SECRET,
             "POSTGRES_PASSWORD": PASSWORD,
@@ -425,11 +445,14 @@ def test_docker_compose_accepts_the_rabbitmq_profile(docker_compose: str, tmp_pa
         pytest.fail(f"docker-compose rejects the rabbitmq profile:\n{failure_message(result)}")
 
 
-@pytest.fixture
-def resolved_with_rabbitmq(docker_compose: str, tmp_path: Path) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def resolved_with_rabbitmq(
+    docker_compose: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    # Read once for the module: the tests only read what docker-compose resolved.
     result = run_compose(
         docker_compose,
-        tmp_path,
+        tmp_path_factory.mktemp("resolved_with_rabbitmq"),
         {
             "DISTRIBUTOR_SECRET_KEY": SECRET,
             "POSTGRES_PASSWORD": PASSWORD,
@@ -467,3 +490,142 @@ def test_production_settings_accept_rabbitmq(
     settings = Settings()
     assert settings.environment is Environment.PRODUCTION
     assert settings.broker_url == RABBITMQ_BROKER_URL
+
+
+# --- health checks that ask the processes themselves ------------------------------------------
+
+
+def healthcheck_words(service: dict[str, Any]) -> list[str]:
+    test = (service.get("healthcheck") or {}).get("test") or []
+    return shlex.split(test) if isinstance(test, str) else [str(word) for word in test]
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("worker", ["distributor", "health", "worker", "--this-host"]),
+        ("notice-worker", ["distributor", "health", "worker", "--this-host"]),
+        ("scheduler", ["distributor", "health", "scheduler", "--this-host"]),
+    ],
+)
+def test_process_health_checks_ask_the_database_and_the_broker(
+    services: dict[str, Any], name: str, command: list[str]
+) -> None:
+    assert healthcheck_words(services[name]) == ["CMD", *command]
+    # The command loads the whole CLI (a second or two) and a worker's waits a second for
+    # the broker's answers: a 5 s timeout would fail a healthy container on a busy machine.
+    timeout = str(services[name]["healthcheck"]["timeout"])
+    assert int(timeout.removesuffix("s")) >= 10, timeout
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_health_check_commands_are_ones_the_cli_knows(services: dict[str, Any], name: str) -> None:
+    words = healthcheck_words(services[name])
+    if words[1:2] != ["distributor"]:
+        return
+    result = CliRunner().invoke(cli_app, [*words[2:], "--help"])
+    assert result.exit_code == 0, f"{name}: {' '.join(words[1:])} is refused:\n{result.output}"
+
+
+def test_the_web_app_is_healthy_when_ready(services: dict[str, Any]) -> None:
+    words = healthcheck_words(services["web"])
+    assert any("http://127.0.0.1:8000/readyz" in word for word in words), words
+
+
+# --- Flower, Prometheus and Grafana -----------------------------------------------------------
+
+
+def test_flower_watches_the_installations_broker_on_this_host_only(
+    services: dict[str, Any],
+) -> None:
+    flower = services["flower"]
+    assert re.fullmatch(r"mher/flower:\d+\.\d+(\.\d+)?", str(flower.get("image"))), flower
+    env = environment_of(flower)
+    broker_url = env.get("CELERY_BROKER_URL")
+    assert variable_default(broker_url, "DISTRIBUTOR_BROKER_URL") == REDIS_BROKER_URL, broker_url
+    # Passed through when set; Flower then asks for a login.
+    assert "FLOWER_BASIC_AUTH" in env and env["FLOWER_BASIC_AUTH"] is None
+    assert dependency(flower, "redis") == "service_healthy"
+    assert [str(p) for p in flower.get("ports") or []] == ["127.0.0.1:5555:5555"]
+    assert any("/healthcheck" in word for word in healthcheck_words(flower))
+
+
+@pytest.mark.parametrize("name", sorted(MONITORING_SERVICES))
+def test_monitoring_ui_is_published_on_this_host_only(services: dict[str, Any], name: str) -> None:
+    ports = [str(p) for p in services[name].get("ports") or []]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), ports
+    assert re.fullmatch(r"[a-z/-]+:v?\d+\.\d+\.\d+", str(services[name]["image"]))
+
+
+def mounts_of(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Container path -> (source, mode) of the service's bind mounts and volumes."""
+    found = {}
+    for mount in service.get("volumes") or []:
+        source, target, *mode = str(mount).split(":")
+        found[target] = (source, mode[0] if mode else "rw")
+    return found
+
+
+def test_prometheus_loads_the_configuration_and_rules_kept_in_the_repository(
+    services: dict[str, Any],
+) -> None:
+    prometheus = services["prometheus"]
+    assert mounts_of(prometheus)["/etc/prometheus"] == ("./deploy/prometheus", "ro")
+    assert "--config.file=/etc/prometheus/prometheus.yml" in command_of(prometheus)
+    assert PROMETHEUS_CONFIG.is_file()
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    for rule_file in config["rule_files"]:
+        assert (PROMETHEUS_CONFIG.parent / rule_file).is_file(), rule_file
+    # It scrapes the web service on the port the web app listens on.
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "distributor"]
+    web = command_of(services["web"])
+    assert job["static_configs"] == [{"targets": [f"web:{web[web.index('--port') + 1]}"]}]
+
+
+def test_grafana_loads_the_provisioning_and_dashboard_kept_in_the_repository(
+    services: dict[str, Any],
+) -> None:
+    mounts = mounts_of(services["grafana"])
+    assert mounts["/etc/grafana/provisioning"] == ("./deploy/grafana/provisioning", "ro")
+    assert mounts["/etc/grafana/dashboards"] == ("./deploy/grafana/dashboards", "ro")
+    root = COMPOSE_FILE.parent
+    assert (root / "deploy/grafana/provisioning/datasources").is_dir()
+    assert list((root / "deploy/grafana/dashboards").glob("*.json"))
+    assert dependency(services["grafana"], "prometheus") == "service_healthy"
+
+
+def test_grafana_refuses_to_start_without_a_password(services: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    env = environment_of(grafana)
+    password = env.get("GF_SECURITY_ADMIN_PASSWORD")
+    assert variable_default(password, "GRAFANA_ADMIN_PASSWORD") == "", password
+    assert env.get("GF_AUTH_ANONYMOUS_ENABLED") == "false"
+    entrypoint = grafana.get("entrypoint") or []
+    script = entrypoint if isinstance(entrypoint, str) else " ".join(map(str, entrypoint))
+    assert 'test -n "$$GF_SECURITY_ADMIN_PASSWORD"' in script, script
+    assert "exec /run.sh" in script, script
+
+
+def test_the_monitoring_doc_says_how_to_start_the_profile() -> None:
+    text = MONITORING_DOC.read_text(encoding="utf-8")
+    assert f"--profile {MONITORING_PROFILE}" in text
+    assert "GRAFANA_ADMIN_PASSWORD" in text
+
+
+def test_docker_compose_accepts_the_monitoring_profile(docker_compose: str, tmp_path: Path) -> None:
+    variables = {
+        "DISTRIBUTOR_SECRET_KEY": SECRET,
+        "POSTGRES_PASSWORD": PASSWORD,
+        "GRAFANA_ADMIN_PASSWORD": GRAFANA_PASSWORD,
+    }
+    result = run_compose(docker_compose, tmp_path, variables, profiles=(MONITORING_PROFILE,))
+    if result.returncode != 0:
+        pytest.fail(f"docker-compose rejects the monitoring profile:\n{failure_message(result)}")
+    config = yaml.safe_load(result.stdout)
+    resolved = config["services"]
+    assert environment_of(resolved["grafana"])["GF_SECURITY_ADMIN_PASSWORD"] == GRAFANA_PASSWORD
+    # Every bind mount resolves to a folder of the repository.
+    for name in MONITORING_SERVICES:
+        for source, _ in mounts_of(resolved[name]).values():
+            if source.startswith("/"):
+                assert Path(source).is_dir(), f"{name} mounts {source}, which does not exist"

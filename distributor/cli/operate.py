@@ -14,7 +14,7 @@ from distributor.actors import SYSTEM_ACTOR
 from distributor.cli.arguments import count_option, id_argument, seconds_option
 from distributor.cli.context import load_settings, runtime
 from distributor.cli.output import JSON_HELP, emit_json
-from distributor.cli.status_view import health_lines, status_lines
+from distributor.cli.status_view import alerts_line, health_lines, status_lines
 from distributor.engine.dbclock import read_database_time
 from distributor.engine.dispatch import notice_queue_name
 from distributor.engine.heartbeats import recent_heartbeats
@@ -24,6 +24,7 @@ from distributor.engine.scheduler_loop import SchedulerParts, run_scheduler
 from distributor.errors import DistributorError, NotFoundError
 from distributor.logs import configure_logging
 from distributor.mailcatcher import start_catcher
+from distributor.monitoring.alerts import evaluate_alerts, thresholds_from
 from distributor.status import send_statuses
 
 # Upper bounds of what the commands are asked to start: beyond them is a typing mistake.
@@ -142,13 +143,28 @@ def mailcatcher(
 def status(
     send_id: int | None = id_argument("send", optional=True, help="Only this send, in detail."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    watch: bool = typer.Option(
+        False,
+        "--watch",
+        help="A live view, drawn every second until Ctrl-C: alerts, sends in flight with "
+        "their progress, workers and queues.",
+    ),
 ) -> None:
     """Deliveries by state for every send, or for one, with the health of the processes."""
+    if watch:
+        if as_json:
+            raise DistributorError("--watch draws a live view for people; leave out --json")
+        from distributor.cli.status_watch import watch_status
+
+        with runtime() as rt:
+            watch_status(rt, only_send=send_id)
+        return
     with runtime() as rt, rt.sessions() as session:
         statuses = send_statuses(session, send_id, with_phases=send_id is not None)
         now = read_database_time(session, rt.database_clock)
         processes = recent_heartbeats(session, now=now)
         relay = relay_state(session)
+        alerts = evaluate_alerts(session, now=now, thresholds=thresholds_from(rt.settings))
         store = rt.pacing_store()
         try:
             pacing = pacing_status(session, limits=rt.pacing_limits, store=store, now=now)
@@ -177,6 +193,7 @@ def status(
         return
     for line in health_lines(processes, relay, now=now, pacing=pacing):
         typer.echo(line)
+    typer.echo(alerts_line(alerts))
     if not statuses:
         typer.echo("no sends yet")
     for s in statuses:

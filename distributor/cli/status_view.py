@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,6 +10,7 @@ from distributor.engine.dbclock import SKEW_WARNING
 from distributor.engine.heartbeats import ProcessHealth
 from distributor.engine.pacing_status import PacingStatus, pacing_lines
 from distributor.engine.relay_health import RelayState
+from distributor.monitoring.alerts import Alert
 from distributor.states import DeliveryState, SendKind, SendState
 from distributor.status import SendStatus
 
@@ -76,6 +78,15 @@ def health_lines(
     if pacing is not None:
         lines.extend(pacing_lines(pacing))
     return lines
+
+
+def alerts_line(alerts: Sequence[Alert]) -> str:
+    """One line: 'alerts: none', or each alert's words (the banner of the admin pages)."""
+    if not alerts:
+        return "alerts: none"
+    return f"ALERTS ({len(alerts)}): " + "; ".join(
+        f"[{a.severity.value}] {a.message}" for a in alerts
+    )
 
 
 def _embargo(s: SendStatus) -> str:

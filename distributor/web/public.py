@@ -1,4 +1,4 @@
-"""Pages for anyone, without a login: the one-click unsubscribe, and the health check.
+"""Pages for anyone, without a login: the one-click unsubscribe.
 
 `POST /u/{token}` is the RFC 8058 one-click unsubscribe that a message's List-Unsubscribe
 header points at: a mail provider posts `List-Unsubscribe=One-Click` to it, with no cookie
@@ -35,12 +35,6 @@ NOT_VALID = (
     "Open the link from the email again, copying all of it, or reply to the email and ask "
     "to be taken off the list."
 )
-
-
-@router.api_route("/healthz", methods=["GET", "HEAD"])
-def healthz() -> dict[str, str]:
-    """Alive: the process answers (it does not ask the database)."""
-    return {"status": "ok"}
 
 
 def _checked(token: str, key: str) -> tuple[str, bool] | None:
