@@ -1,15 +1,22 @@
-"""`distributor demo`: the whole flow on one machine with embedded defaults, then a summary."""
+"""`distributor demo`: the whole flow on one machine with embedded defaults, then a summary
+and how to look at the result in a browser."""
 
 from __future__ import annotations
 
+import secrets
+import shlex
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from distributor.accounts.users import create_user
+from distributor.acting import acting_info
+from distributor.actors import Actor, Role
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
 from distributor.lists import add_to_list, create_list
 from distributor.mailcatcher import read_arrivals, start_catcher
@@ -35,6 +42,10 @@ OUTLETS = [
 ]
 LISTS = ("National news desks", "Crime and policing", "Charity and social affairs")
 SAMPLE_RELEASE = "safelives-police-response-2017-11-14.txt"
+DEMO_ACCOUNT = "demo@example.org"
+# Where `distributor up` serves the web app unless told otherwise.
+DASHBOARD_URL = "http://127.0.0.1:8000"
+DEMO_ACTOR = Actor("distributor demo", Role.ADMIN)
 
 
 def find_sample_release() -> Path:
@@ -125,13 +136,64 @@ def run_demo(
         processes.append(start_scheduler(settings, log_dir=log_dir))
         echo(f"started {workers} worker process(es) and the scheduler; logs in {log_dir}/")
         _watch(rt, send_id, embargo_at, echo)
+        password = _demo_account(rt) if _is_embedded(settings) else None
     finally:
         for process in reversed(processes):
             process.stop()
         catcher.stop()
         rt.close()
     summary = summarise(outbox, recipients=recipients, embargo_at=embargo_at)
-    return _report(summary, outbox, echo)
+    ok = _report(summary, outbox, echo)
+    _how_to_look(data_dir, password, echo)
+    return ok
+
+
+def _is_embedded(settings: Settings) -> bool:
+    """SQLite in the data folder and the filesystem broker: nothing anyone else uses."""
+    return not settings.database_url and settings.broker_url.startswith("filesystem://")
+
+
+def _demo_account(rt: Runtime) -> str:
+    """A press officer's account to look at the demo with; returns its password.
+
+    Only ever in the demo's own throwaway database, which the next demo run deletes.
+    """
+    password = secrets.token_urlsafe(12)
+    with rt.sessions(info=acting_info(DEMO_ACTOR)) as session, session.begin():
+        create_user(
+            session,
+            email=DEMO_ACCOUNT,
+            role=Role.PRESS_OFFICER,
+            password=password,
+            now=rt.clock.now(),
+            display_name="Demo press officer",
+        )
+    return password
+
+
+def _command() -> str:
+    """How to run `distributor` from here: by name when it is on the PATH, else its path."""
+    installed = Path(sys.executable).with_name("distributor")
+    if not installed.exists() or shutil.which("distributor") == str(installed):
+        return "distributor"
+    try:
+        return str(installed.relative_to(Path.cwd()))
+    except ValueError:
+        return str(installed)
+
+
+def _how_to_look(data_dir: Path, password: str | None, echo: Echo) -> None:
+    if password is not None:
+        account = f"log in as {DEMO_ACCOUNT}, password {password}"
+    else:
+        account = f"log in with your account ({_command()} users create EMAIL --role admin)"
+    echo("")
+    echo("to look at the result in a browser, run:")
+    echo(f"  DISTRIBUTOR_DATA_DIR={shlex.quote(str(data_dir))} {_command()} up")
+    echo("then open:")
+    echo(f"  {DASHBOARD_URL}/       {account}")
+    echo(f"  {DASHBOARD_URL}/news   the release as the public sees it")
+    echo("Ctrl-C stops it.")
 
 
 def _prepare(

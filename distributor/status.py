@@ -94,14 +94,14 @@ def send_statuses(
     }
     failures: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
     for sid, reason, n in session.execute(
-        select(Delivery.send_id, _reason_group(), func.count())
+        select(Delivery.send_id, reason_group(), func.count())
         .where(
             Delivery.send_id.in_(ids),
             Delivery.state.in_(
                 [DeliveryState.FAILED, DeliveryState.BOUNCED, DeliveryState.DEFERRED]
             ),
         )
-        .group_by(Delivery.send_id, _reason_group())
+        .group_by(Delivery.send_id, reason_group())
         .order_by(func.count().desc())
     ):
         failures[sid].append((reason or "no reason recorded", n))
@@ -143,7 +143,7 @@ def send_statuses(
     ]
 
 
-def _reason_group() -> ColumnElement[str]:
+def reason_group() -> ColumnElement[str]:
     """Failures grouped by what the relay said: its code and the first words of the reason."""
     # Literal SQL, not bound parameters: PostgreSQL must see the same expression in the
     # select list and the GROUP BY.

@@ -69,6 +69,17 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/static"): everyone(200),
     ("GET", "/api/v1/openapi.json"): everyone(200),
     ("HEAD", "/api/v1/openapi.json"): everyone(200),
+    ("GET", "/readyz"): everyone(200),
+    ("HEAD", "/readyz"): everyone(200),
+    ("GET", "/metrics"): everyone(200),
+    # the public newsroom: nothing unpublished is shown; an unknown address is 404
+    ("GET", "/news"): everyone(200),
+    ("GET", "/news/feed.xml"): everyone(200),
+    ("GET", "/news/{address}"): everyone(404),
+    ("GET", "/news/{address}/files/{filename}"): everyone(404),
+    ("GET", "/news/by/{address}"): everyone(404),
+    ("GET", "/news/by/{address}/feed.xml"): everyone(404),
+    ("GET", "/news/by/{address}/logo"): everyone(404),
     # dashboard pages
     ("GET", "/"): everyone(303),
     ("GET", "/login"): people_only(303, anonymous=200),
@@ -83,6 +94,62 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/releases/{release_id}"): people_only(200, anonymous=401),
     ("POST", "/api/v1/releases/{release_id}/approve"): by_caller(401, 403, 403, 200, 200),
     ("GET", "/api/v1/sends/{send_id}"): people_only(200, anonymous=401),
+    # the release editor: write, preview, test copy, audience and embargo
+    ("GET", "/editor/new"): by_caller(303, 403, 200, 200, 200),
+    ("POST", "/editor/new"): by_caller(303, 403, 422, 422, 422),  # an empty release
+    ("POST", "/editor/preview"): by_caller(303, 403, 200, 200, 200),
+    ("POST", "/editor/preview/html"): by_caller(303, 403, 200, 200, 200),
+    ("POST", "/editor/test-send"): by_caller(303, 403, 422, 422, 422),  # empty: nothing sent
+    ("GET", "/releases/{release_id}/edit"): by_caller(303, 403, 200, 200, 200),
+    ("POST", "/releases/{release_id}/edit"): by_caller(303, 403, 422, 422, 422),
+    ("GET", "/releases/{release_id}/preview"): people_only(200, anonymous=303),
+    ("GET", "/releases/{release_id}/schedule"): by_caller(303, 403, 200, 200, 200),
+    ("POST", "/releases/{release_id}/schedule"): by_caller(303, 403, 422, 422, 422),
+    ("POST", "/releases/{release_id}/schedule/check"): by_caller(303, 403, 200, 200, 200),
+    ("POST", "/releases/{release_id}/move"): by_caller(303, 403, 422, 422, 422),  # no time
+    ("POST", "/releases/{release_id}/lift"): by_caller(303, 403, 200, 200, 200),  # confirm
+    ("POST", "/releases/{release_id}/cancel"): by_caller(303, 403, 200, 200, 200),
+    # admin pages; without confirmed=yes an admin's POST is sent to the confirmation page
+    ("GET", "/admin"): by_caller(303, 403, 403, 403, 200),
+    ("GET", "/admin/live"): by_caller(303, 403, 403, 403, 200),
+    **{
+        ("GET", f"/admin/sends/{{send_id}}/{action}"): by_caller(303, 403, 403, 403, 200)
+        for action in ("pause", "resume", "retry", "cancel")
+    },
+    **{
+        ("POST", f"/admin/sends/{{send_id}}/{action}"): by_caller(303, 403, 403, 403, 303)
+        for action in ("pause", "resume", "retry", "cancel")
+    },
+    # contacts pages
+    ("GET", "/contacts"): people_only(200, anonymous=303),
+    ("GET", "/contacts/detail"): people_only(400, anonymous=303),  # no ?email=
+    ("GET", "/contacts/outlets"): people_only(200, anonymous=303),
+    ("GET", "/contacts/lists"): people_only(200, anonymous=303),
+    ("POST", "/contacts/lists"): by_caller(303, 403, 400, 400, 400),  # no name
+    ("GET", "/contacts/list"): people_only(400, anonymous=303),  # no ?name=
+    ("POST", "/contacts/list/add"): by_caller(303, 403, 400, 400, 400),
+    ("POST", "/contacts/list/remove"): by_caller(303, 403, 400, 400, 400),
+    ("GET", "/contacts/segments"): people_only(200, anonymous=303),
+    ("GET", "/contacts/segments/preview"): people_only(200, anonymous=303),
+    ("POST", "/contacts/segments"): by_caller(303, 403, 400, 400, 400),  # no filter
+    ("GET", "/contacts/import"): by_caller(303, 403, 200, 200, 200),
+    ("POST", "/contacts/import"): by_caller(303, 403, 400, 400, 400),  # no file
+    ("POST", "/contacts/import/confirm"): by_caller(303, 403, 400, 400, 400),  # no token
+    ("GET", "/contacts/suppressions"): people_only(200, anonymous=303),
+    ("POST", "/contacts/suppressions"): by_caller(303, 403, 400, 400, 400),  # no email
+    ("GET", "/contacts/suppressions/remove"): by_caller(303, 403, 403, 403, 400),
+    ("POST", "/contacts/suppressions/remove"): by_caller(303, 403, 403, 403, 400),
+    ("GET", "/contacts/gdpr"): by_caller(303, 403, 403, 403, 200),
+    ("POST", "/contacts/gdpr/export"): by_caller(303, 403, 403, 403, 400),
+    ("POST", "/contacts/gdpr/erase"): by_caller(303, 403, 403, 403, 400),
+    ("POST", "/contacts/gdpr/erase/confirm"): by_caller(303, 403, 403, 403, 400),
+    # a release's report
+    ("GET", "/releases/{release_id}/report"): people_only(200, anonymous=303),
+    ("GET", "/releases/{release_id}/report/live"): people_only(200, anonymous=303),
+    ("GET", "/releases/{release_id}/report/recipient"): people_only(200, anonymous=303),
+    ("GET", "/releases/{release_id}/report/deliveries.csv"): people_only(200, anonymous=303),
+    ("GET", "/releases/{release_id}/report/retry"): by_caller(303, 403, 400, 400, 400),
+    ("POST", "/releases/{release_id}/report/retry"): by_caller(303, 403, 400, 400, 400),
 }
 
 

@@ -17,6 +17,7 @@ from distributor.cli import (
     deliverability,
     deliveries,
     dkim,
+    health_commands,
     lists,
     operate,
     organisations,
@@ -25,6 +26,7 @@ from distributor.cli import (
     sends,
     suppressions,
     unsubscribe,
+    up_command,
     users,
     web,
 )
@@ -54,6 +56,8 @@ deliverability.register(app)
 audit_commands.register(app)
 app.add_typer(users.app, name="users")
 web.register(app)
+health_commands.register(app)
+up_command.register(app)
 
 
 def main() -> None:

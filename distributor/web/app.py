@@ -6,7 +6,17 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from distributor.runtime import Runtime
-from distributor.web import api, dashboard, public
+from distributor.web import (
+    admin,
+    api,
+    contacts_pages,
+    dashboard,
+    editor,
+    health,
+    newsroom,
+    public,
+    report,
+)
 from distributor.web.access_log import AccessLog
 from distributor.web.pages import STATIC_DIR, Pages
 from distributor.web.problems import ErrorBoundary, document_problems, install_error_handlers
@@ -42,6 +52,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(public.router)
     app.include_router(dashboard.router)
     app.include_router(api.router)
+    app.include_router(health.router)
+    app.include_router(editor.router)
+    app.include_router(report.router)
+    app.include_router(contacts_pages.router)
+    app.include_router(admin.router)
+    app.include_router(newsroom.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the boundary sits inside the headers, the log outside all.
     app.add_middleware(ErrorBoundary)

@@ -1,0 +1,32 @@
+"""The contacts pages: browsing and searching contacts and outlets, importing a file, media
+lists, segments, the suppression list and data protection. Each part has its own module
+(contacts_*.py); this one gathers their routes for the app.
+
+Viewers read; press officers and approvers also import, edit lists, save segments and add
+suppressions; admins also take addresses off the suppression list and export or erase a
+person's data.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from distributor.web import (
+    contacts_browse,
+    contacts_gdpr,
+    contacts_lists,
+    contacts_segments,
+    contacts_suppressions,
+    contacts_upload,
+)
+
+router = APIRouter(include_in_schema=False)
+for part in (
+    contacts_browse,
+    contacts_upload,
+    contacts_lists,
+    contacts_segments,
+    contacts_suppressions,
+    contacts_gdpr,
+):
+    router.include_router(part.router)
