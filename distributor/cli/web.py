@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import typer
 
 from distributor.cli.arguments import count_option
@@ -27,9 +29,16 @@ def web(
     # Imported here: the other commands need neither the web framework nor its start-up.
     import uvicorn
 
+    from distributor.monitoring.alert_webhook import start_alert_watch
+    from distributor.monitoring.alerts import thresholds_from
     from distributor.web.app import create_app
 
     runtime = Runtime(settings)
+    # Alerts are posted from the web process: a stopped scheduler cannot report its silence.
+    stop_alerts = threading.Event()
+    start_alert_watch(
+        runtime.sessions, runtime.database_clock, thresholds_from(settings), stop=stop_alerts
+    )
     try:
         uvicorn.run(
             create_app(runtime),
@@ -42,6 +51,7 @@ def web(
             server_header=False,
         )
     finally:
+        stop_alerts.set()
         runtime.close()
 
 
