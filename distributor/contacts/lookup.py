@@ -211,14 +211,16 @@ def search_contacts(
     per_page: int = DEFAULT_PER_PAGE,
     page: int = 1,
     offset: int | None = None,
+    everyone: bool = False,
 ) -> SearchPage:
     """Contacts whose name, address or outlet contains `text` (any letter case) and that
-    match the filter `matching`, in address order, one page of them.
+    match the filter `matching`, in address order, one page of them; with `everyone`, no
+    text and no filter list every contact.
 
     `offset` counts contacts to skip and wins over `page`. Forgotten people are never found.
     """
     needle = tidy(text or "")
-    if not needle and not (matching or "").strip():
+    if not needle and not (matching or "").strip() and not everyone:
         raise DistributorError(
             "give TEXT to look for in names, addresses and outlets, or --matching FILTER, or both"
         )

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from distributor.contacts.lookup import FoundContact, contact_detail, search_contacts
+from distributor.contacts.outlets import find_outlets
 from distributor.errors import DistributorError
-from distributor.reporting.outlets import find_outlets
 from distributor.segments.syntax import Condition, Operator, render
 from distributor.web.auth import Reader
 from distributor.web.contacts_common import MAX_EMAIL, MAX_FILTER, MAX_NAME, render_contacts
@@ -17,10 +17,6 @@ from distributor.web.pagination import Paging, Slice
 from distributor.web.problems import status_of
 
 router = APIRouter(include_in_schema=False)
-
-# Every stored address has an @, so looking for one lists every contact through the same
-# search the command line uses (the search needs text or a filter).
-EVERYONE = "@"
 
 
 @router.get("/contacts")
@@ -39,8 +35,9 @@ def contacts_page(
         try:
             result = search_contacts(
                 session,
-                text=q.strip() or (None if matching.strip() else EVERYONE),
+                text=q.strip() or None,
                 matching=matching.strip() or None,
+                everyone=True,
                 per_page=paging.per_page,
                 page=paging.page,
             )
