@@ -25,7 +25,7 @@ from distributor.processes import ManagedProcess, start_scheduler, start_worker
 from distributor.releases import create_release, parse_release_text
 from distributor.runtime import Runtime
 from distributor.scheduling import schedule_send
-from distributor.settings import Settings
+from distributor.settings import EMBEDDED_BROKER, Settings
 from distributor.states import FINAL_DELIVERY_STATES
 from distributor.status import send_statuses
 
@@ -150,7 +150,7 @@ def run_demo(
 
 def _is_embedded(settings: Settings) -> bool:
     """SQLite in the data folder and the filesystem broker: nothing anyone else uses."""
-    return not settings.database_url and settings.broker_url.startswith("filesystem://")
+    return not settings.database_url and settings.broker_url == EMBEDDED_BROKER
 
 
 def _demo_account(rt: Runtime) -> str:

@@ -28,7 +28,7 @@ from distributor.cli.arguments import count_option
 from distributor.cli.context import load_settings
 from distributor.cli.operate import MAX_WORKER_PROCESSES
 from distributor.errors import DistributorError
-from distributor.migrate import upgrade
+from distributor.migrate import database_heads, upgrade
 from distributor.models import User
 from distributor.processes import ManagedProcess, start_process
 from distributor.runtime import Runtime
@@ -124,15 +124,12 @@ def _migrate(settings: Settings) -> str:
     return f"the database schema was migrated to {', '.join(sorted(after))}"
 
 
-def _revisions(url: str) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
-
+def _revisions(url: str) -> frozenset[str]:
     from distributor.database import make_engine
 
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
-            return set(MigrationContext.configure(connection).get_current_heads())
+        return database_heads(engine)
     finally:
         engine.dispose()
 

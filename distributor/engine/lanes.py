@@ -54,7 +54,7 @@ from distributor.engine.relay_health import record_recovery, relay_state, rest_t
 from distributor.engine.retries import judge_failure
 from distributor.errors import RelayUnavailableError, TransportError
 from distributor.models import Send
-from distributor.states import DeliveryState, SendState
+from distributor.states import DeliveryState, SendKind, SendState
 from distributor.suppression import suppress
 from distributor.transport import Envelope
 from distributor.vocabulary import SuppressionReason
@@ -291,8 +291,11 @@ class LaneSender:
                 self.queue.put_nowait(None)
 
     def _claim(self, batch: BatchRef, limit: int) -> list[ClaimedDelivery]:
+        public = self.snapshot.kind is SendKind.PUBLIC
+
         def claim(session: Session) -> tuple[list[ClaimedDelivery], AnnouncedEmbargo | None]:
-            announced = lock_announced_embargo(session, batch.send_id)
+            # A public send announces no embargo: its claims stay one query lighter.
+            announced = None if public else lock_announced_embargo(session, batch.send_id)
             claimed = claim_deliveries(
                 session,
                 batch=batch,

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from distributor.engine.heartbeats import ProcessHealth, recent_heartbeats
-from distributor.migrate import MIGRATIONS_DIR
+from distributor.migrate import MIGRATIONS_DIR, database_heads
 from distributor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,8 +112,7 @@ def database_problem(engine: Engine) -> str | None:
     """What keeps the database from serving this code: unreachable, or not migrated to the
     code's revision. None when it is ready."""
     try:
-        with engine.connect() as connection:
-            current = frozenset(MigrationContext.configure(connection).get_current_heads())
+        current = database_heads(engine)
     except SQLAlchemyError as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.warning("readiness: the database is unreachable: %s", reason)
