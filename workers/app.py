@@ -10,6 +10,7 @@ from celery.signals import setup_logging
 from distributor.logs import install_celery_logging
 from distributor.settings import EMBEDDED_BROKER, TIME_LIMIT_GRACE_SECONDS, Settings
 from workers.broker_quirks import tolerate_redis_restarts
+from workers.filesystem_broker import write_messages_whole
 from workers.shutdown import HandBackOnShutdown
 
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> Celery:
     if settings.broker_url == EMBEDDED_BROKER:
         # The filesystem transport has no fanout exchange, which remote control needs.
         app.conf.worker_enable_remote_control = False
+        write_messages_whole()
     app.steps["worker"].add(HandBackOnShutdown)
     if settings.broker_has_visibility_timeout:
         tolerate_redis_restarts()
