@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import func, select
 
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
 from distributor.lists import add_to_list, create_list, remove_from_list
 from distributor.migrate import upgrade
+from distributor.models import SendBatch
 from distributor.processes import ManagedProcess
 from distributor.releases import create_release
 from distributor.runtime import Runtime
@@ -114,6 +116,21 @@ def wait_for_send_state(rt: Runtime, send_id: int, state: SendState, *, timeout:
     raise AssertionError(f"send {send_id} is {status.state} after {timeout} s, not {state}")
 
 
+def wait_until_queued(rt: Runtime, send_id: int, *, timeout: float) -> None:
+    """Until the scheduler has handed every batch of the send to the broker (it arms a send
+    in one transaction and queues its batches in a later one)."""
+    unqueued = select(func.count()).where(
+        SendBatch.send_id == send_id, SendBatch.queued_at.is_(None)
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        with rt.sessions() as session:
+            if session.scalar(unqueued) == 0:
+                return
+        assert time.monotonic() < deadline, f"send {send_id}'s batches not queued in {timeout} s"
+        time.sleep(0.1)
+
+
 def delivery_counts(rt: Runtime, send_id: int) -> dict[DeliveryState, int]:
     with rt.sessions() as session:
         (status,) = send_statuses(session, send_id)
@@ -160,6 +177,7 @@ def test_cancelled_send_sends_nothing(
     processes("scheduler", rt.settings)
     send_id, _ = schedule(rt, release_id, 2.5)
     wait_for_send_state(rt, send_id, SendState.ARMED, timeout=10)
+    wait_until_queued(rt, send_id, timeout=10)
     # When it is cancelled before the embargo
     with rt.sessions.begin() as session:
         cancel_send(session, send_id=send_id, now=now())
