@@ -22,7 +22,11 @@ def test_a_message_being_written_is_not_there_to_read_until_it_is_whole(
     write_messages_whole()
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),
+    }
     with (
         Connection("filesystem://", transport_options=options) as producing,
         Connection("filesystem://", transport_options=options) as consuming,
