@@ -9,6 +9,7 @@ encoded, and one `b"".join`.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import secrets
 import time
@@ -17,7 +18,12 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from distributor.clock import Clock
-from distributor.mail.dkim import DkimSigner
+from distributor.mail.dkim import (
+    CanonicalParts,
+    DkimSigner,
+    RelaxedBodyTemplate,
+    canonical_field,
+)
 from distributor.mail.headers import (
     address_header,
     ascii_address,
@@ -51,6 +57,10 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from distributor.rendering.render import PreparedRelease
+
+
+MIME_VERSION = b"MIME-Version: 1.0\r\n"
+ONE_CLICK = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,14 @@ class _EncodedVariant:
     subject: bytes
     mime: MimeBody
     gaps: frozenset[tuple[str, bool]]
+    # Only when signing: what the signature hashes that every message shares.
+    dkim: _SharedCanonical | None
+
+
+@dataclass(frozen=True, slots=True)
+class _SharedCanonical:
+    fields: dict[bytes, bytes]  # relaxed lines of the fields every message has the same
+    body: RelaxedBodyTemplate
 
 
 class MessageBuilder:
@@ -131,6 +149,13 @@ class MessageBuilder:
         )
         self._shared_list_id = fold("List-Id", [*phrase(list_name), f"<{ascii_domain(list_id)}>"])
 
+    def signing_with(self, dkim: DkimSigner | None) -> MessageBuilder:
+        """The same send's builder signing with `dkim` instead (to compare signers)."""
+        twin = copy.copy(self)
+        twin._dkim = dkim
+        twin._variants = {}
+        return twin
+
     # Per send, once per variant ----------------------------------------------------------
 
     @property
@@ -147,14 +172,30 @@ class MessageBuilder:
                 boundary_seed=self._boundary_seed,
                 encoded_files=self._encoded_files,
             )
+            # Releases stored before hidden characters were refused may still hold them; a
+            # Subject must read as what it says.
+            subject = fold("Subject", unstructured(strip_hidden(one_line(rendered.subject))))
             encoded = self._variants[variant] = _EncodedVariant(
-                # Releases stored before hidden characters were refused may still hold
-                # them; a Subject must read as what it says.
-                subject=fold("Subject", unstructured(strip_hidden(one_line(rendered.subject)))),
+                subject=subject,
                 mime=mime,
                 gaps=mime.body.distinct_gaps,
+                dkim=self._shared_canonical(subject, mime) if self._dkim else None,
             )
         return encoded
+
+    def _shared_canonical(self, subject: bytes, mime: MimeBody) -> _SharedCanonical:
+        shared = (
+            self._shared_from,
+            self._shared_reply_to,
+            subject,
+            self._shared_list_id,
+            ONE_CLICK,
+            MIME_VERSION,
+            mime.content_type,
+        )
+        return _SharedCanonical(
+            fields=dict(map(canonical_field, shared)), body=RelaxedBodyTemplate(mime.body.pieces)
+        )
 
     def prepare_every_variant(self) -> None:
         """Render and encode every variant now (before the embargo, for a send), so that no
@@ -220,32 +261,44 @@ class MessageBuilder:
                 personal[slot, False] = text
                 personal[slot, True] = text if same else encode_personal(value, html=True)
 
+        filled = [personal[gap] for gap in body.gaps]
         if https:
-            unsubscribe = (
-                f"List-Unsubscribe: <{https}>,\r\n <{mailto}>\r\n"
-                "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-            ).encode("ascii")
+            unsubscribe = f"List-Unsubscribe: <{https}>,\r\n <{mailto}>\r\n".encode("ascii")
+            one_click = ONE_CLICK
         else:
             unsubscribe = f"List-Unsubscribe: <{mailto}>\r\n".encode("ascii")
+            one_click = b""
+        to = fold("To", [*phrase(name), f"<{address}>"])
+        date = self._date(now)
+        message_id = f"Message-ID: {self._message_id(recipient)}\r\n".encode("ascii")
         data = b"".join(
             (
                 self._shared_from,
                 self._shared_reply_to,
-                fold("To", [*phrase(name), f"<{address}>"]),
+                to,
                 encoded.subject,
-                self._date(now),
-                f"Message-ID: {self._message_id(recipient)}\r\n".encode("ascii"),
+                date,
+                message_id,
                 self._shared_list_id,
                 unsubscribe,
-                b"MIME-Version: 1.0\r\n",
+                one_click,
+                MIME_VERSION,
                 encoded.mime.content_type,
                 b"\r\n",
-                body.fill(personal),
+                body.join(filled),
             )
         )
-        if self._dkim is not None:
-            return self._dkim.sign(data)
-        return data
+        if self._dkim is None or encoded.dkim is None:
+            return data
+        fields = dict(encoded.dkim.fields)
+        for raw in (to, date, message_id, unsubscribe):
+            field_name, line = canonical_field(raw)
+            fields[field_name] = line
+        if not one_click:
+            del fields[b"list-unsubscribe-post"]
+        return self._dkim.sign(
+            data, canonical=CanonicalParts(fields, encoded.dkim.body.body_hash(filled))
+        )
 
     def build_message(self, recipient: Recipient) -> BuiltMessage:
         """The bytes and the envelope sender of one recipient's message."""

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +22,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from dkim import rfc822_parse, select_headers
-from dkim.canonicalization import Relaxed, correct_empty_body, strip_trailing_lines
+from dkim.canonicalization import (
+    Relaxed,
+    compress_whitespace,
+    correct_empty_body,
+    strip_trailing_lines,
+    strip_trailing_whitespace,
+)
 
 from distributor.dkim_keys import (
     KeyType,
@@ -85,6 +91,76 @@ def relaxed_body(body: bytes) -> bytes:
     if b"\t" in body or b" \r\n" in body:
         return bytes(Relaxed.canonicalize_body(body))
     return bytes(correct_empty_body(strip_trailing_lines(_SPACE_RUNS.sub(b" ", body))))
+
+
+def _relaxed_within(piece: bytes) -> bytes:
+    """Relaxed canonicalisation of a piece of a body, without the end-of-body rule."""
+    if b"  " in piece or b"\t" in piece or b" \r\n" in piece:
+        return bytes(compress_whitespace(strip_trailing_whitespace(piece)))
+    return piece
+
+
+# A piece ending in one of these could change how the next piece is canonicalised: white
+# space that runs on, or a CR whose LF begins the next piece.
+_OPEN_ENDS = (b" ", b"\t", b"\r")
+
+
+class RelaxedBodyTemplate:
+    """The relaxed canonical form of a body with gaps, made once per variant.
+
+    Canonicalisation only looks at white space within a line and at the end of a line or of
+    the body, so a body joined from pieces canonicalises piece by piece as long as no piece
+    ends in white space or a bare CR: then only the personal values are canonicalised per
+    message (the 20 KB around them were done once). A template or a value that does not
+    allow it gives None, and the caller canonicalises the whole body.
+    """
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        *inner, last = pieces
+        canonical_last = _relaxed_within(last)
+        usable = not any(p.endswith(_OPEN_ENDS) for p in inner) and bool(
+            canonical_last.replace(b"\r", b"").replace(b"\n", b"")
+        )
+        self._pieces: tuple[bytes, ...] | None = (
+            (*(_relaxed_within(p) for p in inner), strip_trailing_lines(canonical_last))
+            if usable
+            else None
+        )
+
+    @property
+    def usable(self) -> bool:
+        return self._pieces is not None
+
+    def body_hash(self, values: Sequence[bytes]) -> bytes | None:
+        """The base64 SHA-256 of the canonical body filled with `values`, or None."""
+        pieces = self._pieces
+        if pieces is None or len(values) != len(pieces) - 1:
+            return None
+        distinct = set(values)  # a few distinct values fill many gaps
+        if any(value.endswith(_OPEN_ENDS) for value in distinct):
+            return None
+        if any(b"  " in v or b"\t" in v or b" \r\n" in v for v in distinct):
+            values = [_relaxed_within(value) for value in values]
+        joined: list[bytes] = [b""] * (2 * len(values) + 1)
+        joined[0::2] = pieces
+        joined[1::2] = values
+        return base64.b64encode(hashlib.sha256(b"".join(joined)).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalParts:
+    """What a message's builder knows of its canonical form: its header fields, each name
+    present once, as relaxed lines by lower-case name (`canonical_field`), and the body's
+    hash when a RelaxedBodyTemplate gave it."""
+
+    fields: Mapping[bytes, bytes]
+    body_hash: bytes | None
+
+
+def canonical_field(raw: bytes) -> tuple[bytes, bytes]:
+    """(lower-case name, relaxed line) of one field as written: "Name: value\\r\\n"."""
+    name, _, value = raw.partition(b":")
+    return name.lower().rstrip(), relaxed_header(name, value.removesuffix(b"\r\n"))
 
 
 def relaxed_header(name: bytes, value: bytes) -> bytes:
@@ -180,19 +256,36 @@ class _Signature:
             ],
         )
         self.header_list = _folded_header_list(header_list)
+        # Its canonical form around the two values that change, which hold no white space.
+        name, _, value = self._joined(b"\0t\0", b"\0bh\0").partition(b":")
+        canonical = relaxed_header(name, value).removesuffix(b"\r\n")
+        before_time, rest = canonical.split(b"\0t\0")
+        between, after_hash = rest.split(b"\0bh\0")
+        self._canonical = (before_time, between, after_hash)
 
-    def prefix(self, timestamp: int, body_hash: bytes) -> bytes:
-        """The header up to and including "b=", as it is hashed and then sent."""
+    def _joined(self, timestamp: bytes, body_hash: bytes) -> bytes:
         return b"".join(
             (
                 self.head,
-                b"; t=%d;\r\n" % timestamp,
+                b"; t=",
+                timestamp,
+                b";\r\n",
                 self.header_list,
                 b";\r\n bh=",
                 body_hash,
                 b";\r\n b=",
             )
         )
+
+    def prefix(self, timestamp: int, body_hash: bytes) -> bytes:
+        """The header up to and including "b=", as it is sent."""
+        return self._joined(b"%d" % timestamp, body_hash)
+
+    def hashed_prefix(self, timestamp: int, body_hash: bytes) -> bytes:
+        """The header up to "b=" as it is hashed last: relaxed, without its line end
+        (RFC 6376 3.7)."""
+        before_time, between, after_hash = self._canonical
+        return b"".join((before_time, b"%d" % timestamp, between, body_hash, after_hash))
 
 
 class DkimSigner:
@@ -208,6 +301,9 @@ class DkimSigner:
                 f"{names[0][0]}._domainkey.{names[0][1]}; each key needs a selector of its own"
             )
         self._include = SIGNED_HEADERS + OVERSIGNED
+        # With each field present once, as a builder's messages have them, oversigning
+        # selects nothing more: the fields are hashed in this order.
+        self._signed_once = tuple(dict.fromkeys(self._include))
         self._signatures = [_Signature(key, self._include) for key in keys]
         self.keys = tuple(keys)
         # A key that cannot sign is found now, at start-up, not at the embargo.
@@ -264,25 +360,39 @@ class DkimSigner:
                 f"the DKIM keys cannot sign: {exc}; check the DISTRIBUTOR_DKIM_* settings"
             ) from None
 
-    def signature(self, message: bytes, *, timestamp: int | None = None) -> bytes:
-        """The DKIM-Signature header(s), CRLF-terminated, for the message's exact bytes."""
-        head, separator, body = message.partition(b"\r\n\r\n")
-        if not separator:
-            raise ValueError("a message to sign needs a blank line (CRLF CRLF) after its headers")
-        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
-        selected = select_headers(header_fields(head), self._include)
-        signed = b"".join(relaxed_header(name, value) for name, value in selected)
+    def signature(
+        self,
+        message: bytes,
+        *,
+        timestamp: int | None = None,
+        canonical: CanonicalParts | None = None,
+    ) -> bytes:
+        """The DKIM-Signature header(s), CRLF-terminated, for the message's exact bytes.
+
+        `canonical`, from the message's builder, saves reading the message again; it must
+        be this message's."""
+        body_hash = canonical.body_hash if canonical is not None else None
+        if body_hash is None:
+            head, separator, body = message.partition(b"\r\n\r\n")
+            if not separator:
+                raise ValueError(
+                    "a message to sign needs a blank line (CRLF CRLF) after its headers"
+                )
+            body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
+        if canonical is not None:
+            fields = canonical.fields
+            signed = b"".join(fields[name] for name in self._signed_once if name in fields)
+        else:
+            head = message.partition(b"\r\n\r\n")[0]
+            selected = select_headers(header_fields(head), self._include)
+            signed = b"".join(relaxed_header(name, value) for name, value in selected)
         now = int(time.time()) if timestamp is None else timestamp
         result = []
         for signature in self._signatures:
-            prefix = signature.prefix(now, body_hash)
-            name, _, value = prefix.partition(b":")
-            # The signature's own header is hashed last, without its line end (RFC 6376 3.7).
-            own = relaxed_header(name, value).removesuffix(b"\r\n")
-            digest = hashlib.sha256(signed + own).digest()
+            digest = hashlib.sha256(signed + signature.hashed_prefix(now, body_hash)).digest()
             value_b = base64.b64encode(signature.key.sign_digest(digest))
-            result.append(prefix + value_b + b"\r\n")
+            result.append(signature.prefix(now, body_hash) + value_b + b"\r\n")
         return b"".join(result)
 
-    def sign(self, message: bytes) -> bytes:
-        return self.signature(message) + message
+    def sign(self, message: bytes, *, canonical: CanonicalParts | None = None) -> bytes:
+        return self.signature(message, canonical=canonical) + message

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -44,9 +44,13 @@ class Fillable:
         return frozenset(self.gaps)
 
     def fill(self, values: Mapping[Slot, bytes]) -> bytes:
+        return self.join([values[gap] for gap in self.gaps])
+
+    def join(self, values: Sequence[bytes]) -> bytes:
+        """The bytes with `values` in the gaps, in the order of `gaps`."""
         out: list[bytes] = [b""] * (2 * len(self.gaps) + 1)
         out[0::2] = self.pieces
-        out[1::2] = [values[gap] for gap in self.gaps]
+        out[1::2] = values
         return b"".join(out)
 
 
