@@ -7,6 +7,7 @@ import os
 import smtplib
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -244,3 +245,35 @@ def test_latency_proxy_resets_clients_while_the_target_is_down() -> None:
         with pytest.raises((smtplib.SMTPServerDisconnected, ConnectionResetError)):
             smtplib.SMTP("127.0.0.1", proxy.port, timeout=2)
         assert proxy.connections == 1
+
+
+def test_latency_proxy_passes_a_half_close_on_and_the_reply_still_comes_back() -> None:
+    # Given a server that answers only once its client has finished sending
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def answer_after_eof() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                received.append(chunk)
+            conn.sendall(b"got %d bytes" % sum(map(len, received)))
+
+    server = threading.Thread(target=answer_after_eof, daemon=True)
+    server.start()
+    # When a client sends through the proxy and shuts down its sending side
+    with (
+        LatencyProxy("127.0.0.1", listener.getsockname()[1], 10) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as client,
+    ):
+        client.sendall(b"x" * 300_000)
+        client.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := client.recv(65536):
+            reply += chunk
+
+    # Then the server saw the end of the data, and its answer reached the client, followed
+    # by the end of the connection
+    server.join(timeout=5)
+    listener.close()
+    assert reply == b"got 300000 bytes"
