@@ -1,4 +1,4 @@
-# The distributor image: one image for migrations, workers and schedulers.
+# The distributor image: one image for migrations, workers, the scheduler and the web app.
 #
 #   docker build -t distributor:local .
 #   docker run --rm distributor:local                 # prints the command overview
@@ -10,11 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# procps provides pgrep, which the compose health checks use to watch long-running processes.
-RUN apt-get update \
-    && apt-get install --yes --no-install-recommends procps \
-    && rm -rf /var/lib/apt/lists/*
-
+# The compose health checks run `distributor health ...` and Python itself (the web app's
+# /readyz): the image needs nothing else.
 WORKDIR /src
 COPY . .
 RUN pip install . && rm -rf /src

@@ -80,9 +80,13 @@ def approve_release(
         version = save_version(session, release, now=now)
     for send in waiting:
         if send.parent_send_id is None and send.embargo_at <= now:
-            raise InvalidStateError(
+            passed = (
                 f"the embargo of send {send.id} ({send.embargo_at:%Y-%m-%d %H:%M} UTC) passed "
-                "while it awaited approval; move it first (`release move`), then approve"
+                "while it awaited approval"
+            )
+            raise InvalidStateError(
+                f"{passed}; move it first (`release move`), then approve",
+                on_page=f"{passed}; move the embargo first, then approve",
             )
     session.execute(
         update(Send)

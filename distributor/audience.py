@@ -73,7 +73,8 @@ def choose_audience(
     """Look the lists and segments up by name; at least one of either is needed."""
     if not list_names and not segment_names:
         raise NotFoundError(
-            "choose at least one media list or segment to send to (--to LIST, --segment NAME)"
+            "choose at least one media list or segment to send to (--to LIST, --segment NAME)",
+            on_page="choose at least one media list or segment to send to",
         )
     lists = get_lists(session, list(dict.fromkeys(list_names))) if list_names else []
     segments = get_segments(session, list(dict.fromkeys(segment_names))) if segment_names else []

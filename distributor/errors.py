@@ -4,7 +4,47 @@ from __future__ import annotations
 
 
 class DistributorError(Exception):
-    """Root of every error the core raises on purpose."""
+    """Root of every error the core raises on purpose.
+
+    Its text is worded for the command line, and may name the command or the flag to use
+    next. Where those would mean nothing to a person on a web page, the error also carries
+    the same refusal in words for a page (`on_page`); `for_page` gives the words to show
+    there.
+    """
+
+    on_page: str | None = None
+
+    def __init__(self, *args: object, on_page: str | None = None) -> None:
+        super().__init__(*args)
+        if on_page is not None:
+            self.on_page = on_page
+
+    @property
+    def for_page(self) -> str:
+        return self.on_page if self.on_page is not None else str(self)
+
+
+class Worded(str):
+    """A message that is not an error (a notice, one problem of a file) worded for the command
+    line, carrying its words for a web page as `for_page`; it reads as the former."""
+
+    for_page: str
+
+    def __new__(cls, text: str, *, on_page: str) -> Worded:
+        worded = super().__new__(cls, text)
+        worded.for_page = on_page
+        return worded
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, str]]:
+        # Copied and pickled (dataclasses.asdict copies) with both wordings.
+        return (str(self),), {"on_page": self.for_page}
+
+
+def page_words(message: object) -> str:
+    """What a web page shows of an error or a message: its words for a page, if it has any."""
+    if isinstance(message, DistributorError | Worded):
+        return message.for_page
+    return str(message)
 
 
 class NotFoundError(DistributorError):
@@ -33,9 +73,11 @@ class ImportRejectedError(DistributorError):
     def __init__(self, problems: list[str], *, total: int | None = None) -> None:
         self.problems = problems
         listed = "\n".join(f"  {p}" for p in problems)
+        count = f"{total or len(problems)} problem(s) in the file; nothing was imported"
         super().__init__(
-            f"{total or len(problems)} problem(s) in the file; nothing was imported "
-            f"(fix them, or pass --skip-invalid to import the valid rows):\n{listed}"
+            f"{count} (fix them, or pass --skip-invalid to import the valid rows):\n{listed}",
+            on_page=f"{count} (fix them, or choose to import the valid rows only):\n"
+            + "\n".join(f"  {page_words(p)}" for p in problems),
         )
 
 

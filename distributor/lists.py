@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -12,11 +13,11 @@ from sqlalchemy.orm import Session
 from distributor.audit import record_action
 from distributor.contacts.addresses import lenient_email_key
 from distributor.contacts.records import column_width
-from distributor.errors import DistributorError, InvalidStateError, NotFoundError
+from distributor.errors import DistributorError, NotFoundError
 from distributor.models import Contact, ListMembership, MediaList, SendList
 from distributor.segments.compiler import matching_contact_ids
 from distributor.segments.parser import parse_filter
-from distributor.segments.store import filter_for_the_record
+from distributor.segments.store import filter_for_the_record, refuse_deleting_an_audience
 from distributor.visible_text import check_visible
 
 MAX_LIST_NAME_LENGTH = column_width(MediaList, "name")
@@ -48,9 +49,9 @@ def get_lists(session: Session, names: Sequence[str]) -> list[MediaList]:
     found = {m.name: m for m in session.scalars(select(MediaList).where(MediaList.name.in_(names)))}
     missing = [name for name in names if name not in found]
     if missing:
+        named = f"no media list named {', '.join(repr(n) for n in missing)}"
         raise NotFoundError(
-            f"no media list named {', '.join(repr(n) for n in missing)}; "
-            "see `distributor lists show` for the lists there are"
+            f"{named}; see `distributor lists show` for the lists there are", on_page=named
         )
     return [found[name] for name in names]
 
@@ -133,30 +134,72 @@ def remove_from_list(session: Session, list_name: str, emails: Sequence[str]) ->
     return len(removed)
 
 
+def check_list_deletable(session: Session, list_name: str) -> MediaList:
+    """The list, if no send was addressed to it; else why it is kept."""
+    (media_list,) = get_lists(session, [list_name])
+    refuse_deleting_an_audience(
+        session,
+        f"the list {list_name!r}",
+        select(SendList.send_id).where(SendList.list_id == media_list.id),
+        meanwhile="Taking contacts off it takes them out of the sends not yet sent too",
+        instead="take its contacts off instead if it is no longer wanted",
+    )
+    return media_list
+
+
+def list_size(session: Session, media_list: MediaList) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(ListMembership)
+            .where(ListMembership.list_id == media_list.id)
+        )
+        or 0
+    )
+
+
 def delete_list(session: Session, list_name: str) -> None:
     """Delete a list no send was addressed to; its contacts stay in the database."""
-    (media_list,) = get_lists(session, [list_name])
-    used_by = session.scalars(
-        select(SendList.send_id).where(SendList.list_id == media_list.id).limit(5)
-    ).all()
-    if used_by:
-        raise InvalidStateError(
-            f"list {list_name!r} is the audience of send(s) {', '.join(map(str, used_by))} and "
-            "is kept for their record; remove its contacts instead if it is no longer wanted"
-        )
-    members = session.scalar(
-        select(func.count())
-        .select_from(ListMembership)
-        .where(ListMembership.list_id == media_list.id)
-    )
+    media_list = check_list_deletable(session, list_name)
     record_action(
         session,
         "list.deleted",
         _named(media_list),
-        before={"name": media_list.name, "members": members or 0},
+        before={"name": media_list.name, "members": list_size(session, media_list)},
     )
     session.delete(media_list)
     session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class ListChanges:
+    added_to: list[str]
+    taken_off: list[str]
+
+
+def set_contact_lists(
+    session: Session, email: str, list_names: Sequence[str], *, among: Sequence[str]
+) -> ListChanges:
+    """Put one contact on exactly the named lists of those `among`: the lists a person was
+    shown to choose from, so that a list made meanwhile is left as it is."""
+    key = _key(email)
+    current = set(
+        session.scalars(
+            select(MediaList.name)
+            .join(ListMembership, ListMembership.list_id == MediaList.id)
+            .join(Contact, Contact.id == ListMembership.contact_id)
+            .where(Contact.email_key == key)
+        )
+    )
+    wanted = {media_list.name for media_list in get_lists(session, sorted(set(list_names)))}
+    considered = set(among) | wanted
+    added_to = sorted(wanted - current)
+    taken_off = sorted((current & considered) - wanted)
+    for name in added_to:
+        add_to_list(session, name, [email])
+    for name in taken_off:
+        remove_from_list(session, name, [email])
+    return ListChanges(added_to=added_to, taken_off=taken_off)
 
 
 def list_members(session: Session, list_name: str) -> list[tuple[str, str]]:

@@ -125,6 +125,8 @@ def get_organisation(session: Session, name: str) -> Organisation:
     if organisation is None:
         raise NotFoundError(
             f"no organisation named {name!r}; create it first with "
-            f"`distributor organisation set {name!r}`"
+            f"`distributor organisation set {name!r}`",
+            on_page=f"no organisation named {name!r}; choose one of the organisations there are, "
+            "or ask an admin to add it",
         )
     return organisation

@@ -87,7 +87,10 @@ def add_prebrief(
         raise NotFoundError(
             "nobody in this audience may have the embargoed copy: only contacts vetted for "
             "embargoed material (theirs or their outlet's flag, see `contacts flag`) who never "
-            "broke an embargo do; nothing was scheduled"
+            "broke an embargo do; nothing was scheduled",
+            on_page="nobody in this audience may have the embargoed copy: only contacts vetted "
+            "for embargoed material (theirs or their outlet's flag) who never broke an embargo "
+            "do; nothing was scheduled",
         )
     prebrief.estimated_recipients = recipients
     notice_id = None
@@ -117,9 +120,10 @@ def _check_time(at: datetime, *, public: Send, now: datetime, min_lead: timedelt
     if at.tzinfo is None:
         raise InvalidEmbargoError("the pre-brief time must be timezone-aware")
     if at < now - timedelta(minutes=1):
+        past = f"the pre-brief time {at:%Y-%m-%d %H:%M} UTC is in the past"
         raise InvalidEmbargoError(
-            f"the pre-brief time {at:%Y-%m-%d %H:%M} UTC is in the past; use --prebrief-now "
-            "to send it at once"
+            f"{past}; use --prebrief-now to send it at once",
+            on_page=f"{past}; choose to pre-brief now to send it at once",
         )
     if max(at, now) > public.embargo_at - min_lead:
         minutes = min_lead.total_seconds() / 60

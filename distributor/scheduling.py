@@ -162,10 +162,13 @@ def _refuse_repeats(session: Session, *, send_id: int, release_id: int) -> None:
         or 0
     )
     if repeats:
-        raise InvalidStateError(
+        already = (
             f"{repeats} contact(s) of this audience already have release {release_id}, sent or "
             "waiting in another send; nothing was scheduled. Cancel the other send first, or "
-            "pass --again to send it to them a second time"
+        )
+        raise InvalidStateError(
+            f"{already}pass --again to send it to them a second time",
+            on_page=f"{already}choose to also send it to those who already have it",
         )
 
 
@@ -223,7 +226,10 @@ def _record_events(
 def get_send(session: Session, send_id: int) -> Send:
     send = session.get(Send, send_id)
     if send is None:
-        raise NotFoundError(f"no send with id {send_id}; see `distributor status`")
+        raise NotFoundError(
+            f"no send with id {send_id}; see `distributor status`",
+            on_page=f"no send with id {send_id}",
+        )
     return send
 
 
@@ -284,6 +290,7 @@ def cancel_release(session: Session, *, release_id: int, now: datetime) -> dict[
     ).all()
     if not active:
         raise InvalidStateError(
-            f"release {release_id} has no scheduled send to cancel; see `distributor status`"
+            f"release {release_id} has no scheduled send to cancel; see `distributor status`",
+            on_page=f"release {release_id} has no scheduled send to cancel",
         )
     return {send_id: cancel_send(session, send_id=send_id, now=now) for send_id in active}

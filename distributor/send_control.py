@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
@@ -19,6 +19,7 @@ from distributor.states import DeliveryState, SendState
 log = logging.getLogger(__name__)
 
 RETRYABLE = (DeliveryState.FAILED, DeliveryState.BOUNCED)
+IDS_A_STATEMENT = 5000
 
 
 def pause_send(session: Session, *, send_id: int, now: datetime) -> None:
@@ -68,7 +69,10 @@ def resume_send(session: Session, *, send_id: int, now: datetime, arm_lead: time
         )
     )
     if rows_affected(result) != 1:
-        raise InvalidStateError(f"send {send_id} changed meanwhile; look again with `status`")
+        raise InvalidStateError(
+            f"send {send_id} changed meanwhile; look again with `status`",
+            on_page=f"send {send_id} changed meanwhile; look at it again",
+        )
     _requeue_batches(session, send_id)
     record_action(
         session,
@@ -89,8 +93,10 @@ def retry_deliveries(
     send_id: int,
     states: Sequence[DeliveryState] = RETRYABLE,
     now: datetime,
+    delivery_ids: Collection[int] | None = None,
 ) -> int:
-    """Put failed or bounced deliveries of a send back in line, with a new retry window.
+    """Put failed or bounced deliveries of a send back in line, with a new retry window;
+    with `delivery_ids`, only those of them (the ones that failed for one reason, say).
 
     Suppressed addresses stay suppressed: the claim checks the list again before sending.
     """
@@ -100,7 +106,7 @@ def retry_deliveries(
         raise InvalidStateError("only failed and bounced deliveries can be retried")
     if send.state is SendState.CANCELLED:
         raise InvalidStateError(f"send {send_id} was cancelled; schedule the release again")
-    ids = session.scalars(
+    retry = (
         update(Delivery)
         .where(Delivery.send_id == send_id, Delivery.state.in_(chosen))
         .values(
@@ -111,7 +117,19 @@ def retry_deliveries(
             error=None,
         )
         .returning(Delivery.id)
-    ).all()
+    )
+    if delivery_ids is None:
+        ids = list(session.scalars(retry))
+    else:
+        # A few thousand ids a statement: the databases bound the parameters of one.
+        chosen_ids = sorted(delivery_ids)
+        ids = [
+            i
+            for start in range(0, len(chosen_ids), IDS_A_STATEMENT)
+            for i in session.scalars(
+                retry.where(Delivery.id.in_(chosen_ids[start : start + IDS_A_STATEMENT]))
+            )
+        ]
     if not ids:
         return 0
     session.execute(

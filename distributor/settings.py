@@ -29,6 +29,8 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # noqa: S104 - a nam
 # Batches reach workers this long before the embargo (see engine.tick.SchedulerPolicy).
 PREPARE_AHEAD_SECONDS = 2
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+# Shorter than this, a token or a signing secret can be guessed by a patient caller.
+MINIMUM_SECRET_CHARS = 16
 # The hard time limit of a batch task is its soft limit plus this.
 TIME_LIMIT_GRACE_SECONDS = 30
 # Bounds of the durations: beyond them a value is a typing mistake (and past what a
@@ -233,6 +235,21 @@ class Settings(BaseSettings):
         description="The bounce and complaint rates of a send are judged only once this many "
         "of its messages were delivered.",
     )
+    metrics_token: str = Field(
+        "",
+        description="When set, /metrics answers only a request bearing it (Authorization: "
+        "Bearer ...); at least 16 characters. Empty: /metrics needs no token.",
+    )
+    alert_webhook_url: str = Field(
+        "",
+        description="http(s) address that `distributor web` posts each alert's start and end "
+        "to, as signed JSON; empty: no posts.",
+    )
+    alert_webhook_secret: str = Field(
+        "",
+        description="Shared with the webhook's receiver: the key of each post's HMAC-SHA256 "
+        "signature; required with the URL, at least 16 characters.",
+    )
 
     @model_validator(mode="after")
     def _refuse_unusable_urls(self) -> Self:
@@ -296,6 +313,45 @@ class Settings(BaseSettings):
                 "DISTRIBUTOR_DKIM_ED25519_SELECTOR must be set, and differ from "
                 "DISTRIBUTOR_DKIM_SELECTOR: each key is published under a selector of its own"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_unusable_monitoring(self) -> Self:
+        """The token and the webhook are checked at start-up: a mistyped webhook would
+        otherwise be found only when the first alert could not be posted."""
+        problems = []
+        token = self.metrics_token.strip()
+        if token and len(token) < MINIMUM_SECRET_CHARS:
+            problems.append(
+                f"DISTRIBUTOR_METRICS_TOKEN is {len(token)} characters long; give it at least "
+                f"{MINIMUM_SECRET_CHARS} random ones (openssl rand -hex 32), or unset it"
+            )
+        if self.alert_webhook_url:
+            parts = urlsplit(self.alert_webhook_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append(
+                    "DISTRIBUTOR_ALERT_WEBHOOK_URL must be an http(s) address such as "
+                    "https://alerts.example.org/hook"
+                )
+            secret = self.alert_webhook_secret
+            if not secret:
+                problems.append(
+                    "DISTRIBUTOR_ALERT_WEBHOOK_URL is set without "
+                    "DISTRIBUTOR_ALERT_WEBHOOK_SECRET: set a long random secret, shared with "
+                    "the receiver, to sign the posts with"
+                )
+            elif len(secret) < MINIMUM_SECRET_CHARS:
+                problems.append(
+                    f"DISTRIBUTOR_ALERT_WEBHOOK_SECRET is {len(secret)} characters long; give "
+                    f"it at least {MINIMUM_SECRET_CHARS} random ones (openssl rand -hex 32)"
+                )
+        elif self.alert_webhook_secret:
+            problems.append(
+                "DISTRIBUTOR_ALERT_WEBHOOK_SECRET is set without DISTRIBUTOR_ALERT_WEBHOOK_URL: "
+                "set the address to post the alerts to, or unset the secret"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from distributor.cli.context import load_settings
 from distributor.engine.dbclock import ClockOffset, read_database_time
 from distributor.engine.heartbeats import beat
 from distributor.errors import ConfigurationError
@@ -28,8 +31,8 @@ from distributor.monitoring.alert_webhook import (
     AlertWebhook,
     WebhookTarget,
     signature_matches,
+    start_alert_watch,
     webhook_target,
-    webhook_target_from_environment,
 )
 from distributor.monitoring.alerts import Alert, AlertCode, AlertThresholds, Severity
 from distributor.runtime import Runtime
@@ -218,17 +221,68 @@ def test_the_watch_posts_the_scheduler_falling_silent_and_coming_back(
     assert (ended.json["event"], ended.json["code"]) == ("alert.ended", "scheduler_silent")
 
 
-def test_the_settings_are_read_from_the_environment_and_checked(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment with no DISTRIBUTOR_ variable but those the test sets."""
+    for name in list(os.environ):
+        if name.startswith("DISTRIBUTOR_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_the_webhook_is_one_of_the_typed_settings(
+    environment: pytest.MonkeyPatch, runtime: Runtime
 ) -> None:
-    monkeypatch.delenv("DISTRIBUTOR_ALERT_WEBHOOK_URL", raising=False)
-    assert webhook_target_from_environment() is None
-    monkeypatch.setenv("DISTRIBUTOR_ALERT_WEBHOOK_URL", "https://alerts.example.org/hook")
-    monkeypatch.setenv("DISTRIBUTOR_ALERT_WEBHOOK_SECRET", SECRET)
-    assert webhook_target_from_environment() == WebhookTarget(
+    assert webhook_target(load_settings()) is None
+    stop = threading.Event()
+    # Without a URL nothing watches the alerts.
+    assert (
+        start_alert_watch(
+            runtime.sessions,
+            runtime.database_clock,
+            AlertThresholds(),
+            stop=stop,
+            settings=load_settings(),
+        )
+        is None
+    )
+    environment.setenv("DISTRIBUTOR_ALERT_WEBHOOK_URL", "https://alerts.example.org/hook")
+    environment.setenv("DISTRIBUTOR_ALERT_WEBHOOK_SECRET", SECRET)
+    assert webhook_target(load_settings()) == WebhookTarget(
         "https://alerts.example.org/hook", SECRET
     )
-    with pytest.raises(ConfigurationError, match="without DISTRIBUTOR_ALERT_WEBHOOK_SECRET"):
-        webhook_target("https://alerts.example.org/hook", "")
-    with pytest.raises(ConfigurationError, match="must be an http"):
-        webhook_target("file:///etc/passwd", SECRET)
+
+
+@pytest.mark.parametrize(
+    ("variables", "complaint"),
+    [
+        (
+            {"URL": "https://alerts.example.org/hook"},
+            "DISTRIBUTOR_ALERT_WEBHOOK_URL is set without DISTRIBUTOR_ALERT_WEBHOOK_SECRET",
+        ),
+        (
+            {"URL": "file:///etc/passwd", "SECRET": SECRET},
+            "DISTRIBUTOR_ALERT_WEBHOOK_URL must be an http(s) address",
+        ),
+        (
+            {"URL": "alerts.example.org/hook", "SECRET": SECRET},
+            "DISTRIBUTOR_ALERT_WEBHOOK_URL must be an http(s) address",
+        ),
+        (
+            {"URL": "https://alerts.example.org/hook", "SECRET": "short"},
+            "DISTRIBUTOR_ALERT_WEBHOOK_SECRET is 5 characters long; give it at least 16",
+        ),
+        (
+            {"SECRET": SECRET},
+            "DISTRIBUTOR_ALERT_WEBHOOK_SECRET is set without DISTRIBUTOR_ALERT_WEBHOOK_URL",
+        ),
+    ],
+    ids=["no secret", "not http", "no scheme", "short secret", "secret alone"],
+)
+def test_a_webhook_that_cannot_work_is_refused_at_start_up_by_name(
+    environment: pytest.MonkeyPatch, variables: dict[str, str], complaint: str
+) -> None:
+    for name, value in variables.items():
+        environment.setenv(f"DISTRIBUTOR_ALERT_WEBHOOK_{name}", value)
+    with pytest.raises(ConfigurationError, match=re.escape(complaint)):
+        load_settings()

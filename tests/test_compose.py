@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 import yaml
 from typer.testing import CliRunner
 
@@ -629,3 +630,85 @@ def test_docker_compose_accepts_the_monitoring_profile(docker_compose: str, tmp_
         for source, _ in mounts_of(resolved[name]).values():
             if source.startswith("/"):
                 assert Path(source).is_dir(), f"{name} mounts {source}, which does not exist"
+
+
+# --- every command and variable is one the application knows --------------------------------
+
+
+def parsed_by_the_cli(words: list[str]) -> dict[str, Any]:
+    """The options `distributor WORDS` would run with, parsed and converted as the CLI does,
+    without running it; a usage error names what the CLI refuses."""
+    command: Any = typer.main.get_command(cli_app)
+    context = command.make_context("distributor", list(words))
+    while hasattr(command, "resolve_command"):  # a group: on to its subcommand
+        remaining = [*context._protected_args, *context.args]
+        name, command, rest = command.resolve_command(context, remaining)
+        context = command.make_context(name, rest, parent=context)
+    params: dict[str, Any] = context.params
+    return params
+
+
+def distributor_commands(services: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Every `distributor ...` a service runs: its command and its health check."""
+    found = []
+    for name, service in services.items():
+        for words in (command_of(service), healthcheck_words(service)[1:]):
+            if words[:1] == ["distributor"]:
+                found.append((name, words[1:]))
+    return found
+
+
+def test_every_distributor_command_in_the_file_parses_with_its_options(
+    services: dict[str, Any],
+) -> None:
+    commands = distributor_commands(services)
+    # migrate, worker, notice-worker, scheduler and web: each a command, most a health check
+    assert len(commands) >= 8, commands
+    for name, words in commands:
+        try:
+            parsed_by_the_cli(words)
+        except Exception as exc:
+            pytest.fail(f"{name}: `distributor {' '.join(words)}` is refused: {exc}")
+    notices = parsed_by_the_cli(command_of(services["notice-worker"])[1:])
+    assert (notices["notices_only"], notices["concurrency"]) == (True, 1)
+
+
+def test_the_image_holds_what_every_app_health_check_runs(services: dict[str, Any]) -> None:
+    # The image is python:3.11-slim with distributor installed: nothing else is on its path.
+    for name in APP_SERVICES:
+        words = healthcheck_words(services[name])
+        if words:
+            assert words[1] in ("distributor", "python"), f"{name} runs {words[1]!r}"
+
+
+def test_every_distributor_variable_passed_in_is_a_setting(compose: dict[str, Any]) -> None:
+    env = compose["x-distributor-env"]
+    names = {f"DISTRIBUTOR_{field.upper()}" for field in Settings.model_fields}
+    unknown = sorted(v for v in env if v.startswith("DISTRIBUTOR_") and v not in names)
+    assert unknown == [], f"docker-compose.yml passes variables no setting reads: {unknown}"
+    for monitoring in ("METRICS_TOKEN", "ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_SECRET"):
+        assert f"DISTRIBUTOR_{monitoring}" in env, monitoring
+
+
+def test_the_web_app_posts_alerts_when_the_webhook_is_given(
+    docker_compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhook = {
+        "DISTRIBUTOR_ALERT_WEBHOOK_URL": "https://alerts.example.org/hook",
+        "DISTRIBUTOR_ALERT_WEBHOOK_SECRET": "a-long-shared-secret-0123456789",
+    }
+    result = run_compose(
+        docker_compose,
+        tmp_path,
+        {"DISTRIBUTOR_SECRET_KEY": SECRET, "POSTGRES_PASSWORD": PASSWORD, **webhook},
+    )
+    assert result.returncode == 0, failure_message(result)
+    web = environment_of(yaml.safe_load(result.stdout)["services"]["web"])
+    assert {name: web[name] for name in webhook} == webhook
+    for key in list(os.environ):
+        if key.startswith("DISTRIBUTOR_"):
+            monkeypatch.delenv(key)
+    for key, value in web.items():
+        if value is not None:
+            monkeypatch.setenv(key, value)
+    assert Settings().alert_webhook_url == webhook["DISTRIBUTOR_ALERT_WEBHOOK_URL"]

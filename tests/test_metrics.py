@@ -25,9 +25,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy import func, select
 
+from distributor.cli.context import load_settings
 from distributor.clock import ManualClock
 from distributor.contacts_import import ContactRow, ParsedContacts, import_contacts
 from distributor.engine.dispatch import RecordingDispatcher, notice_queue_name
+from distributor.errors import ConfigurationError
 from distributor.lists import add_to_list
 from distributor.migrate import upgrade
 from distributor.models import Delivery, Send
@@ -299,16 +301,25 @@ def test_queue_depth_is_what_the_broker_holds(broker: str, tmp_path: Path) -> No
 
 
 def test_with_a_token_set_only_a_scraper_that_sends_it_reads_the_metrics(
-    sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    client = sqlite_client
-    monkeypatch.setenv("DISTRIBUTOR_METRICS_TOKEN", TOKEN)
-    refused = client.get("/metrics")
-    assert refused.status_code == 401
-    assert refused.headers["www-authenticate"].startswith("Bearer")
-    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert scrape(client, Authorization=f"Bearer {TOKEN}").value("distributor_database_up") == 1
+    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    upgrade(database)
+    rt = Runtime(Settings(database_url=database, data_dir=tmp_path / "var", metrics_token=TOKEN))
+    try:
+        with TestClient(create_app(rt)) as client:
+            refused = client.get("/metrics")
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            wrong = client.get("/metrics", headers={"Authorization": "Bearer wrong"})
+            assert wrong.status_code == 401
+            scraped = scrape(client, Authorization=f"Bearer {TOKEN}")
+            assert scraped.value("distributor_database_up") == 1
+    finally:
+        rt.close()
+
+
+def test_a_short_token_stops_the_settings_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISTRIBUTOR_METRICS_TOKEN", "short")
-    too_short = client.get("/metrics", headers={"Authorization": "Bearer short"})
-    assert too_short.status_code == 500
-    assert "DISTRIBUTOR_METRICS_TOKEN is 5 characters long" in too_short.text
+    with pytest.raises(ConfigurationError, match="DISTRIBUTOR_METRICS_TOKEN is 5 characters long"):
+        load_settings()

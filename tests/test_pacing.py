@@ -17,9 +17,18 @@ from pathlib import Path
 import pytest
 
 from distributor.clock import ManualClock
+from distributor.engine import pacing_run
 from distributor.engine.daily_quota import hold_reason, next_day_starts
 from distributor.engine.domain_limits import read_domain_limits
-from distributor.engine.pacing import HORIZON_SECONDS, PACE, Limits, Pacer, PacingStore
+from distributor.engine.pacing import (
+    HORIZON_SECONDS,
+    PACE,
+    LimiterWaits,
+    Limits,
+    Pacer,
+    PacingStore,
+    WaitKind,
+)
 from distributor.engine.pacing_local import LocalPacingStore
 from distributor.engine.pacing_redis import RedisPacingStore
 from distributor.engine.pacing_run import StorePacing
@@ -504,3 +513,101 @@ def test_with_nothing_sent_and_no_limit_set_a_refusal_sets_no_rate(store: Pacing
     # a relay refusing everything at the lift is an outage, not a rate to halve
     store.push_back_rate(configured=None, observed=0)
     assert store.relay_rate(None) is None
+
+
+# -- the waits the limits cause, for /metrics ------------------------------------------------
+
+
+def test_waits_add_up_in_the_store_whichever_process_records_them(store: PacingStore) -> None:
+    assert store.read().waits == {}
+    store.record_waits({WaitKind.RATE: LimiterWaits(3, 0.25)})
+    store.record_waits(
+        {WaitKind.RATE: LimiterWaits(2, 0.5), WaitKind.CONNECTIONS: LimiterWaits(1, 2.0)}
+    )
+    waits = store.read().waits
+    assert waits[WaitKind.RATE].count == 5
+    assert waits[WaitKind.RATE].seconds == pytest.approx(0.75)
+    assert (waits[WaitKind.CONNECTIONS].count, waits[WaitKind.CONNECTIONS].seconds) == (1, 2.0)
+    assert WaitKind.DOMAIN not in waits
+
+
+def run_lanes(pacing: StorePacing, domains: list[str], messages: int) -> None:
+    async def lane(domain: str) -> None:
+        for _ in range(messages):
+            assert await pacing.message(domain, lane=domain)
+
+    async def scenario() -> None:
+        await pacing.start()
+        await asyncio.gather(*(lane(d) for d in domains))
+        await pacing.close()
+
+    asyncio.run(scenario())
+
+
+def test_each_wait_for_a_rate_slot_is_recorded_with_its_length(store: PacingStore) -> None:
+    # Four lanes, 20 messages at 50 a second: every message but the first waits its turn.
+    pacing = StorePacing(
+        Limits(rate_per_second=50), store, stopping=lambda: False, observed_rate=lambda: 0.0
+    )
+    started = time.monotonic()
+    run_lanes(pacing, [f"d{i}.example" for i in range(4)], 5)
+    elapsed = time.monotonic() - started
+    waits = store.read().waits
+    assert 15 <= waits[WaitKind.RATE].count <= 20
+    # At every moment at least one lane waited, and never more than the four.
+    span = 19 / (50 * PACE)
+    assert 0.8 * span <= waits[WaitKind.RATE].seconds <= 4 * elapsed
+    assert WaitKind.DOMAIN not in waits
+
+
+def test_a_domains_waits_are_told_apart_from_the_rates(store: PacingStore) -> None:
+    pacing = StorePacing(
+        Limits(domains={"gmail.com": 20}), store, stopping=lambda: False, observed_rate=lambda: 0.0
+    )
+    run_lanes(pacing, ["gmail.com", "gmail.com", "example.org"], 5)
+    waits = store.read().waits
+    assert 7 <= waits[WaitKind.DOMAIN].count <= 10
+    assert waits[WaitKind.DOMAIN].seconds >= 0.8 * 9 / (20 * PACE)
+    assert WaitKind.RATE not in waits
+
+
+def test_a_lane_waiting_for_a_connection_under_the_cap_is_recorded(store: PacingStore) -> None:
+    pacing = StorePacing(
+        Limits(max_connections=1), store, stopping=lambda: False, observed_rate=lambda: 0.0
+    )
+
+    async def scenario() -> None:
+        await pacing.start()
+        assert await pacing.connection("lane-a")
+        assert not await pacing.connection("lane-b")
+        await asyncio.sleep(0.2)
+        await pacing.release("lane-a")
+        assert await pacing.connection("lane-b")
+        await pacing.close()
+
+    asyncio.run(scenario())
+    waits = store.read().waits
+    assert waits[WaitKind.CONNECTIONS].count == 1
+    assert 0.2 <= waits[WaitKind.CONNECTIONS].seconds < 1.0
+
+
+def test_waits_reach_the_store_while_a_long_batch_runs(
+    store: PacingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pacing_run, "WAITS_FLUSH_SECONDS", 0.05)
+    pacing = StorePacing(
+        Limits(rate_per_second=20), store, stopping=lambda: False, observed_rate=lambda: 0.0
+    )
+
+    async def scenario() -> int:
+        await pacing.start()
+        for _ in range(4):
+            assert await pacing.message("a.example", lane="a")
+        deadline = time.monotonic() + 5
+        while not (recorded := (await asyncio.to_thread(store.read)).waits):
+            assert time.monotonic() < deadline, "no wait reached the store before the end"
+            await asyncio.sleep(0.02)
+        await pacing.close()
+        return recorded[WaitKind.RATE].count
+
+    assert asyncio.run(scenario()) >= 1

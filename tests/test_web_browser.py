@@ -256,3 +256,62 @@ def test_a_press_officer_logs_in_and_sees_the_releases(served: str) -> None:
     assert problems == []
     for name in ("login-desktop", "releases-desktop", "releases-phone", "release-desktop"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_a_press_officer_edits_a_contact_and_a_list_a_release_goes_to_is_kept(
+    served: str,
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport=DESKTOP)
+            page.on(
+                "console",
+                lambda message: problems.append(message.text) if message.type == "error" else None,
+            )
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(f"{served}/login?next=/contacts")
+            page.get_by_label("Email address").fill(EMAIL)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(f"{served}/contacts")
+            expect(page.get_by_role("heading", name="Contacts")).to_be_visible()
+            page.screenshot(path=SCREENSHOTS / "contacts-desktop.png", full_page=True)
+            page.set_viewport_size(PHONE)
+            page.screenshot(path=SCREENSHOTS / "contacts-phone.png", full_page=True)
+            page.set_viewport_size(DESKTOP)
+
+            # Given a contact opened for editing from the list,
+            page.get_by_role("link", name="Edit Reporter 0", exact=True).click()
+            expect(page.get_by_role("heading", name="Edit Reporter 0")).to_be_visible()
+            expect(page.get_by_role("checkbox", name="Health desks")).to_be_checked()
+            page.screenshot(path=SCREENSHOTS / "contact-edit-desktop.png", full_page=True)
+            page.set_viewport_size(PHONE)
+            page.screenshot(path=SCREENSHOTS / "contact-edit-phone.png", full_page=True)
+            page.set_viewport_size(DESKTOP)
+            # when it is saved with a new name, beats and the vetted flag,
+            page.get_by_label("Name").fill("Rosa Reporter")
+            page.get_by_label("Beats").fill("health; science")
+            page.get_by_label("Vetted for embargoed material").check()
+            page.get_by_role("button", name="Save the contact").click()
+            # then its page shows them, and says what changed.
+            expect(page.get_by_role("heading", name="Rosa Reporter")).to_be_visible()
+            changed = page.get_by_text("Changed the name, beats and embargo vetted of")
+            expect(changed).to_be_visible()
+            expect(page.get_by_text("health, science")).to_be_visible()
+
+            # A list the releases waiting for their embargo go to cannot be deleted.
+            page.goto(f"{served}/contacts/list?name=Health+desks")
+            page.get_by_role("link", name="Delete this list…").click()
+            expect(page.get_by_role("heading", name="cannot be deleted")).to_be_visible()
+            expect(page.get_by_role("alert")).to_contain_text("Trust appoints a new chief nurse")
+            page.screenshot(path=SCREENSHOTS / "list-delete-desktop.png", full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    for name in ("contacts-desktop", "contacts-phone", "contact-edit-desktop"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000

@@ -94,6 +94,38 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/releases/{release_id}"): people_only(200, anonymous=401),
     ("POST", "/api/v1/releases/{release_id}/approve"): by_caller(401, 403, 403, 200, 200),
     ("GET", "/api/v1/sends/{send_id}"): people_only(200, anonymous=401),
+    # API: writing releases and their embargoes; the API's POSTs carry {}
+    ("POST", "/api/v1/releases"): by_caller(401, 403, 422, 422, 422),  # no headline
+    ("PATCH", "/api/v1/releases/{release_id}"): by_caller(401, 403, 422, 422, 422),  # no change
+    ("POST", "/api/v1/releases/{release_id}/schedule"): by_caller(401, 403, 422, 422, 422),
+    ("POST", "/api/v1/releases/{release_id}/move"): by_caller(401, 403, 422, 422, 422),
+    # unapproved: nothing of it may go out yet
+    ("POST", "/api/v1/releases/{release_id}/lift"): by_caller(401, 403, 409, 409, 409),
+    ("POST", "/api/v1/releases/{release_id}/cancel"): by_caller(401, 403, 200, 200, 200),
+    # API: sends and their deliveries; pausing and resuming are an admin's (send 1 awaits approval)
+    ("GET", "/api/v1/sends"): people_only(200, anonymous=401),
+    ("GET", "/api/v1/sends/{send_id}/deliveries"): people_only(200, anonymous=401),
+    ("POST", "/api/v1/sends/{send_id}/retry"): by_caller(401, 403, 200, 200, 200),  # none failed
+    ("POST", "/api/v1/sends/{send_id}/pause"): by_caller(401, 403, 403, 403, 409),
+    ("POST", "/api/v1/sends/{send_id}/resume"): by_caller(401, 403, 403, 403, 409),
+    # API: contacts, lists, segments, suppressions; names and addresses left as placeholders
+    ("GET", "/api/v1/contacts"): people_only(200, anonymous=401),
+    ("GET", "/api/v1/contacts/{email:path}"): people_only(404, anonymous=401),
+    ("POST", "/api/v1/contacts/import"): by_caller(401, 403, 422, 422, 422),  # no file
+    ("GET", "/api/v1/outlets"): people_only(200, anonymous=401),
+    ("GET", "/api/v1/lists"): people_only(200, anonymous=401),
+    ("POST", "/api/v1/lists"): by_caller(401, 403, 422, 422, 422),  # no name
+    ("GET", "/api/v1/lists/{name:path}/members"): people_only(404, anonymous=401),
+    ("POST", "/api/v1/lists/{name:path}/members"): by_caller(401, 403, 422, 422, 422),
+    ("POST", "/api/v1/lists/{name:path}/members/remove"): by_caller(401, 403, 422, 422, 422),
+    ("DELETE", "/api/v1/lists/{name:path}"): by_caller(401, 403, 404, 404, 404),
+    ("GET", "/api/v1/segments"): people_only(200, anonymous=401),
+    ("GET", "/api/v1/segments/preview"): people_only(422, anonymous=401),  # no filter
+    ("POST", "/api/v1/segments"): by_caller(401, 403, 422, 422, 422),  # no filter
+    ("DELETE", "/api/v1/segments/{name:path}"): by_caller(401, 403, 404, 404, 404),
+    ("GET", "/api/v1/suppressions"): people_only(200, anonymous=401),
+    ("POST", "/api/v1/suppressions"): by_caller(401, 403, 422, 422, 422),  # no email
+    ("DELETE", "/api/v1/suppressions/{email:path}"): by_caller(401, 403, 403, 403, 404),
     # the release editor: write, preview, test copy, audience and embargo
     ("GET", "/editor/new"): by_caller(303, 403, 200, 200, 200),
     ("POST", "/editor/new"): by_caller(303, 403, 422, 422, 422),  # an empty release
@@ -123,15 +155,21 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # contacts pages
     ("GET", "/contacts"): people_only(200, anonymous=303),
     ("GET", "/contacts/detail"): people_only(400, anonymous=303),  # no ?email=
+    ("GET", "/contacts/edit"): by_caller(303, 403, 400, 400, 400),  # no ?email=
+    ("POST", "/contacts/edit"): by_caller(303, 403, 400, 400, 400),  # no contact
     ("GET", "/contacts/outlets"): people_only(200, anonymous=303),
     ("GET", "/contacts/lists"): people_only(200, anonymous=303),
     ("POST", "/contacts/lists"): by_caller(303, 403, 400, 400, 400),  # no name
     ("GET", "/contacts/list"): people_only(400, anonymous=303),  # no ?name=
     ("POST", "/contacts/list/add"): by_caller(303, 403, 400, 400, 400),
     ("POST", "/contacts/list/remove"): by_caller(303, 403, 400, 400, 400),
+    ("GET", "/contacts/list/delete"): by_caller(303, 403, 400, 400, 400),  # no ?name=
+    ("POST", "/contacts/list/delete"): by_caller(303, 403, 400, 400, 400),  # no name
     ("GET", "/contacts/segments"): people_only(200, anonymous=303),
     ("GET", "/contacts/segments/preview"): people_only(200, anonymous=303),
     ("POST", "/contacts/segments"): by_caller(303, 403, 400, 400, 400),  # no filter
+    ("GET", "/contacts/segments/delete"): by_caller(303, 403, 400, 400, 400),  # no ?name=
+    ("POST", "/contacts/segments/delete"): by_caller(303, 403, 400, 400, 400),  # no name
     ("GET", "/contacts/import"): by_caller(303, 403, 200, 200, 200),
     ("POST", "/contacts/import"): by_caller(303, 403, 400, 400, 400),  # no file
     ("POST", "/contacts/import/confirm"): by_caller(303, 403, 400, 400, 400),  # no token
@@ -185,7 +223,8 @@ def world(web_runtime: Runtime, people: dict[Role, str]) -> Iterator[World]:
     approvals = {
         (path, caller): release_awaiting_approval(web_runtime)
         for (_, path) in MATRIX
-        if path.endswith("/approve")
+        # Cancelling through the API leaves nothing to cancel, nor to lift on the page.
+        if path.endswith("/approve") or path == "/api/v1/releases/{release_id}/cancel"
         for caller in CALLERS
     }
     tokens = {}

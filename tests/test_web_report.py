@@ -5,14 +5,16 @@ and the CSV export, against the real database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from distributor.acting import acting_info
 from distributor.actors import Actor, Role
@@ -35,6 +37,7 @@ from tests.support.web import (
 OFFICER = PEOPLE[Role.PRESS_OFFICER]
 VIEWER = PEOPLE[Role.VIEWER]
 REFUSED = "550 5.1.1 <{email}>: mailbox unavailable"
+SPAM = "554 5.7.1 refused as spam"
 DEFERRED = "421 4.7.0 try again later"
 
 
@@ -232,6 +235,86 @@ def test_a_press_officer_confirms_a_retry_and_a_viewer_may_not_make_one(
             select(AuditEntry).where(AuditEntry.action == "deliveries.retried")
         ).one()
     assert entry.actor == OFFICER
+
+
+def test_each_reason_has_its_own_retry_which_puts_back_only_its_deliveries(
+    client: TestClient, people: dict[Role, str], web_runtime: Runtime
+) -> None:
+    sent = sent_release(web_runtime, contacts=10, failed=5, deferred=2)
+    with web_runtime.sessions.begin() as session:
+        spam = session.scalars(
+            select(Delivery.id)
+            .where(Delivery.send_id == sent.send_id, Delivery.state == DeliveryState.FAILED)
+            .order_by(Delivery.id)
+            .limit(2)
+        ).all()
+        session.execute(update(Delivery).where(Delivery.id.in_(spam)).values(error=SPAM))
+    url = f"/releases/{sent.release_id}/report/retry"
+    viewer = TestClient(client.app, follow_redirects=False)
+    log_in(viewer, VIEWER)
+    assert "Retry these" not in viewer.get(report_url(sent)).text
+    asked_by_viewer = viewer.get(
+        url, params={"send_id": sent.send_id, "state": "failed", "reason": SPAM}
+    )
+    assert asked_by_viewer.status_code == 403
+
+    token = log_in(client, OFFICER)
+    page = client.get(report_url(sent)).text
+    # A button for each group a person may retry; deferrals are left to the workers.
+    assert "Retry these 3…" in page and "Retry these 2…" in page
+    assert "reason=550" in page and "reason=421" not in page
+    link = re.search(r'href="([^"]*reason=550[^"]*)"', page)
+    assert link is not None
+    asked = client.get(html.unescape(link.group(1)))
+    assert asked.status_code == 200
+    assert "Put 3 failed deliveries back in line?" in asked.text
+    assert "550 5.1.1 &lt;recipient&gt;: mailbox unavailable" in asked.text
+    assert "Other failed deliveries of the send stay as they are." in asked.text
+    form = {
+        "send_id": sent.send_id,
+        "state": "failed",
+        "reason": SPAM,
+        "csrf_token": token,
+    }
+
+    done = client.post(url, data=form)
+
+    assert done.status_code == 303
+    report = client.get(report_url(sent)).text
+    assert f"2 failed deliveries of send {sent.send_id} (“{SPAM}”) put back in line" in report
+    with web_runtime.sessions() as session:
+        states = dict(
+            session.execute(
+                select(Delivery.id, Delivery.state).where(Delivery.send_id == sent.send_id)
+            ).all()
+        )
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "deliveries.retried")
+        ).one()
+    assert [states[i] for i in spam] == [DeliveryState.PENDING, DeliveryState.PENDING]
+    assert list(states.values()).count(DeliveryState.FAILED) == 3
+    assert list(states.values()).count(DeliveryState.DEFERRED) == 2
+    assert entry.actor == OFFICER and entry.after is not None
+    assert entry.after["deliveries"] == 2
+    # Nothing of that group is left: asking again retries nothing and says so.
+    again = client.get(url, params={"send_id": sent.send_id, "state": "failed", "reason": SPAM})
+    assert "No failed delivery with this reason is left to retry." in again.text
+    assert client.post(url, data=form).status_code == 303
+    assert "No failed delivery of send" in client.get(report_url(sent)).text
+    # A deferral is not a person's to retry, and a reason longer than any group's is refused.
+    deferred = client.post(url, data=form | {"state": "deferred"})
+    assert deferred.status_code == 400 and "state" in deferred.text
+    too_long = client.post(url, data=form | {"reason": "x" * 401})
+    assert too_long.status_code == 400 and "reason" in too_long.text
+    with web_runtime.sessions() as session:
+        assert (
+            session.scalar(
+                select(func.count()).where(
+                    Delivery.send_id == sent.send_id, Delivery.state == DeliveryState.FAILED
+                )
+            )
+            == 3
+        )
 
 
 def test_one_recipients_history_and_every_delivery_as_csv_with_no_address_in_the_logs(

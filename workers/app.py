@@ -11,6 +11,7 @@ from distributor.logs import install_celery_logging
 from distributor.settings import EMBEDDED_BROKER, TIME_LIMIT_GRACE_SECONDS, Settings
 from workers.broker_quirks import tolerate_redis_restarts
 from workers.filesystem_broker import write_messages_whole
+from workers.heartbeat import heartbeat_step
 from workers.shutdown import HandBackOnShutdown
 
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Celery:
         app.conf.worker_enable_remote_control = False
         write_messages_whole()
     app.steps["worker"].add(HandBackOnShutdown)
+    app.steps["worker"].add(heartbeat_step(settings))
     if settings.broker_has_visibility_timeout:
         tolerate_redis_restarts()
     return app

@@ -2,8 +2,9 @@
 
 Exit status 0 with one line saying why, or 1 with one line saying what is wrong: made for
 docker-compose health checks, where "the process exists" proves little. A scheduler is
-healthy when its heartbeat in the database is recent; a worker when its heartbeat is recent
-(it beats only while sending) or, idle, when it answers through the broker.
+healthy when its heartbeat in the database is recent; a worker too (its main process beats
+every third of a lease, sending or idle, and its pool's processes while they send), or else
+when it answers through the broker.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def worker(
     ping: bool = typer.Option(
         True,
         "--ping/--no-ping",
-        help="Without a recent heartbeat (an idle worker leaves none), ask the workers "
-        "through the broker which queues they consume.",
+        help="Without a recent heartbeat, ask the workers through the broker which queues "
+        "they consume (not on the embedded broker).",
     ),
     ping_timeout: float = seconds_option(
         PING_TIMEOUT_SECONDS,
@@ -110,7 +111,7 @@ def worker(
         help="How long to wait for the workers' answers.",
     ),
 ) -> None:
-    """Healthy when a worker sent recently, or answers through the broker."""
+    """Healthy when a worker left a heartbeat recently, or answers through the broker."""
     with runtime(SYSTEM_ACTOR) as rt:
         seen = _heartbeats(
             rt,
@@ -122,7 +123,7 @@ def worker(
         settings = rt.settings
     youngest = seen.latest
     if seen.alive and youngest is not None:
-        typer.echo(f"healthy: {youngest.name} was sending {seen.age_seconds:.1f} s ago")
+        typer.echo(f"healthy: {youngest.name} left a heartbeat {seen.age_seconds:.1f} s ago")
         return
     queues = ", ".join(installation_queues(settings))
     reason = seen.describe_silence()

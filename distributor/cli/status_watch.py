@@ -30,7 +30,7 @@ from distributor.cli.status_view import until
 from distributor.engine.dbclock import read_database_time
 from distributor.monitoring.admin_overview import AdminOverview, admin_overview
 from distributor.monitoring.alerts import Severity, duration, thresholds_from
-from distributor.monitoring.queue_depths import QueueDepth, queue_depths
+from distributor.monitoring.queue_depths import QUICK_TIMEOUT_SECONDS, QueueDepth, queue_depths
 from distributor.runtime import Runtime
 
 REFRESH_SECONDS = 1.0
@@ -66,7 +66,7 @@ def read_frame(rt: Runtime, *, only_send: int | None = None) -> WatchFrame:
         return WatchFrame(None, [], f"cannot read the database: {reason}; trying again")
     if only_send is not None:
         overview = replace(overview, sends=[s for s in overview.sends if s.send_id == only_send])
-    return WatchFrame(overview, queue_depths(rt.settings))
+    return WatchFrame(overview, queue_depths(rt.settings, timeout=QUICK_TIMEOUT_SECONDS))
 
 
 def render_frame(frame: WatchFrame) -> RenderableType:

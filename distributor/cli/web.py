@@ -37,7 +37,11 @@ def web(
     # Alerts are posted from the web process: a stopped scheduler cannot report its silence.
     stop_alerts = threading.Event()
     start_alert_watch(
-        runtime.sessions, runtime.database_clock, thresholds_from(settings), stop=stop_alerts
+        runtime.sessions,
+        runtime.database_clock,
+        thresholds_from(settings),
+        stop=stop_alerts,
+        settings=settings,
     )
     try:
         uvicorn.run(

@@ -26,11 +26,12 @@ from distributor.contacts.records import (
     validate_record,
 )
 from distributor.contacts.upsert import forgotten_keys, upsert_contacts
-from distributor.errors import DistributorError, NotFoundError
+from distributor.errors import DistributorError, NotFoundError, Worded
 from distributor.models import Contact, ContactBeat, Outlet
 from distributor.segments.fields import ATTRIBUTE_PREFIX, fold
 from distributor.suppression import is_suppressed
-from distributor.visible_text import check_visible
+from distributor.visible_text import HiddenCharacterError, check_visible
+from distributor.vocabulary import LegalBasis
 
 EDITABLE_FIELDS = (*COLUMNS, f"{ATTRIBUTE_PREFIX}NAME")
 # The fields whose values the audit trail holds. The others are named there without their
@@ -54,7 +55,15 @@ VALUES_FOR_THE_RECORD = frozenset(
 
 
 class ContactEditRefusedError(DistributorError):
-    """An edit that would leave the contact invalid or clash with another; nothing changed."""
+    """An edit that would leave the contact invalid or clash with another; nothing changed.
+
+    `problems` says what is wrong with each field to blame, by its name (a form shows each
+    beside its field); it is empty when no one field is to blame.
+    """
+
+    def __init__(self, message: str, *, problems: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
 
 
 def get_contact(session: Session, email: str) -> Contact:
@@ -200,13 +209,22 @@ def edit_contact(
     """
     contact = get_contact(session, email)
     changes = _canonical_assignments(assignments)
+    hidden = _hidden_characters(changes)
     stored = _stored_record(session, contact)
+    if hidden:
+        # In the words every field that holds one is refused with; the other fields checked.
+        visible = {c: v for c, v in changes.items() if c not in hidden}
+        raise ContactEditRefusedError(
+            next(iter(hidden.values())),
+            problems={**_problems_by_field(stored, visible, contact.legal_basis), **hidden},
+        )
     record = _with_changes(stored, changes)
     try:
         row = validate_record(0, record, default_legal_basis=contact.legal_basis)
     except RowProblem as problem:
         raise ContactEditRefusedError(
-            f"cannot change {contact.email}: {problem}; nothing was changed"
+            f"cannot change {contact.email}: {problem}; nothing was changed",
+            problems=_problems_by_field(stored, changes, contact.legal_basis),
         ) from None
     if row.key != contact.email_key:
         _check_new_address(session, row, old=contact.email)
@@ -254,7 +272,7 @@ def _canonical_assignments(assignments: Sequence[tuple[str, str]]) -> dict[str, 
             )
         if column in changes:
             raise ContactEditRefusedError(f"the {column} is set twice; set each field once")
-        changes[column] = check_visible(value, field=column)
+        changes[column] = value
     whole = "attributes" in changes
     if whole and any(c.startswith(ATTRIBUTE_PREFIX) for c in changes):
         raise ContactEditRefusedError(
@@ -265,6 +283,36 @@ def _canonical_assignments(assignments: Sequence[tuple[str, str]]) -> dict[str, 
         # The import reads an empty legal basis as the default; an edit must say which.
         raise ContactEditRefusedError("the legal_basis cannot be emptied; name the new one")
     return changes
+
+
+def _hidden_characters(changes: dict[str, str]) -> dict[str, str]:
+    """Each field whose new value holds a character that would not show, and which."""
+    hidden = {}
+    for column, value in changes.items():
+        try:
+            check_visible(value, field=column)
+        except HiddenCharacterError as exc:
+            hidden[column] = str(exc)
+    return hidden
+
+
+def _problems_by_field(
+    stored: dict[str, object], changes: dict[str, str], legal_basis: LegalBasis
+) -> dict[str, str]:
+    """What is wrong with each change on its own: the stored contact is valid, so a change
+    that fails alone is to blame for its own problem."""
+    try:
+        validate_record(0, stored, default_legal_basis=legal_basis)
+    except RowProblem:
+        return {}  # stored before today's checks: no one change is to blame
+    problems = {}
+    for column, value in changes.items():
+        try:
+            alone = _with_changes(stored, {column: value})
+            validate_record(0, alone, default_legal_basis=legal_basis)
+        except RowProblem as problem:
+            problems[column] = str(problem)
+    return problems
 
 
 def _stored_record(session: Session, contact: Contact) -> dict[str, object]:
@@ -331,14 +379,16 @@ def _record_of(row: ContactRow) -> dict[str, object]:
 def _check_new_address(session: Session, row: ContactRow, *, old: str) -> None:
     owner = session.scalar(select(Contact.id).where(Contact.email_key == row.key))
     if owner is not None:
+        taken = "another contact has that address; edit or forget that contact first"
         raise ContactEditRefusedError(
-            f"cannot change {old} to {row.email}: another contact has that address; "
-            "edit or forget that contact first"
+            f"cannot change {old} to {row.email}: {taken}", problems={"email": taken}
         )
     if forgotten_keys(session, [row.key]):
+        forgotten = (
+            "the owner of that address asked to be forgotten, and it may not be stored again"
+        )
         raise ContactEditRefusedError(
-            f"cannot change {old} to {row.email}: the owner of that address asked to be "
-            "forgotten, and it may not be stored again"
+            f"cannot change {old} to {row.email}: {forgotten}", problems={"email": forgotten}
         )
 
 
@@ -370,8 +420,13 @@ def _address_notices(session: Session, *, old: str, new: str) -> list[str]:
     if lenient_email_key(old) == lenient_email_key(new):
         return []
     if is_suppressed(session, old) and not is_suppressed(session, new):
+        stays = f"{old} stays on the suppression list but {new} is not on it"
         return [
-            f"{old} stays on the suppression list but {new} is not on it: add it with "
-            f"`distributor suppressions add {new}` if the person must still not be mailed"
+            Worded(
+                f"{stays}: add it with `distributor suppressions add {new}` if the person must "
+                "still not be mailed",
+                on_page=f"{stays}: add {new} to the suppression list too if the person must "
+                "still not be mailed",
+            )
         ]
     return []

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from distributor.contacts.records import canonical_column
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, Worded
 from distributor.visible_text import HiddenCharacterError, check_visible
 
 if TYPE_CHECKING:
@@ -247,11 +247,17 @@ def read_csv(
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in present]
     if missing and not reading.header_problems:
         found_names = ", ".join(n.strip() for n in raw_header) if raw_header else "no header at all"
-        reading.header_problems.append(
+        needed = (
             f"{at}: missing column(s) {', '.join(missing)} (found: {found_names}; fields "
             f"separated by {delimiter_name(delimiter)}); the header needs "
-            f"{', '.join(REQUIRED_CSV_COLUMNS)} (rename a column with --map, or name the "
-            "separator with --delimiter)"
+            f"{', '.join(REQUIRED_CSV_COLUMNS)}"
+        )
+        reading.header_problems.append(
+            Worded(
+                f"{needed} (rename a column with --map, or name the separator with --delimiter)",
+                on_page=f"{needed} (rename the column in the file, or separate the fields with "
+                "commas, semicolons or tabs)",
+            )
         )
     repeated = sorted({c for c in present if present.count(c) > 1}, key=present.index)
     reading.header_problems.extend(

@@ -5,6 +5,10 @@ dies loses at most the one message whose reply had arrived but was not yet commi
 bound on duplicates. The update is conditional on the recording worker still being the
 delivery's owner, so a worker that lost its lease cannot overwrite its successor's work,
 yet one that was merely slow still records a message the relay took.
+
+Each attempt also leaves a history row with the relay's reply code, in the same statement:
+the delivery keeps only its last reply, and /metrics counts every one (a deferral tried
+again later included) from the history.
 """
 
 from __future__ import annotations
@@ -64,8 +68,9 @@ WITH outcome AS (
       AND d.state IN ('sending', 'deferred')
     RETURNING d.id
 )
-INSERT INTO delivery_events (delivery_id, at, state, detail)
-SELECT outcome.id, outcome.at, outcome.state, coalesce(outcome.reply, outcome.failure)
+INSERT INTO delivery_events (delivery_id, at, state, detail, smtp_code)
+SELECT outcome.id, outcome.at, outcome.state, coalesce(outcome.reply, outcome.failure),
+    outcome.code
 FROM outcome JOIN recorded ON recorded.id = outcome.id
 RETURNING delivery_id
 """
@@ -195,6 +200,7 @@ class OutcomeRecorder:
                 "at": outcome.at,
                 "state": outcome.state,
                 "detail": outcome.smtp_reply or outcome.error,
+                "smtp_code": outcome.smtp_code,
             },
         )
         return True

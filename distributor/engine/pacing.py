@@ -16,10 +16,15 @@ The sending lanes ask a `Pacing`:
   recipient domain's, and a unit of the daily quota), or `message_ready(domain)` before a
   message is announced ahead of time, which takes a slot only if one is due now;
 - `pushed_back(...)` when the relay answers "too fast" or "too many connections".
+
+How long messages wait for a slot, and lanes for a connection, is added up in the process
+and added to totals in the store every few seconds and when the batch ends (`record_waits`),
+so that /metrics can read what every process waited, however many have come and gone.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,15 +86,36 @@ class QuotaGrant:
     renews_at: float  # Unix seconds when the next day's quota begins
 
 
+class WaitKind(enum.StrEnum):
+    """What a message or a lane waited for."""
+
+    RATE = "rate"  # a slot of the installation's rate (or of the rate the relay forced)
+    DOMAIN = "domain"  # a slot of a recipient domain's rate
+    CONNECTIONS = "connections"  # a free relay connection under the installation's cap
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterWaits:
+    """Waits for one kind of limit, added up: how many, and how long in all."""
+
+    count: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: LimiterWaits) -> LimiterWaits:
+        return LimiterWaits(self.count + other.count, self.seconds + other.seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class StoreReading:
-    """What the store says now, for `distributor status`."""
+    """What the store says now, for `distributor status` and /metrics."""
 
     now: float  # Unix seconds by the store's clock
     rate_backoff: RateBackoff | None
     connection_backoff: ConnectionBackoff | None
     connections_held: int
     quota_used_today: int
+    # Every wait recorded since the store began (a Redis flush or a new file starts again).
+    waits: Mapping[WaitKind, LimiterWaits] = field(default_factory=dict)
 
 
 class PacingStore(Protocol):
@@ -135,6 +161,10 @@ class PacingStore(Protocol):
     def take_quota(self, *, quota: int, want: int) -> QuotaGrant: ...
 
     def return_quota(self, day: int, count: int) -> None: ...
+
+    def record_waits(self, waits: Mapping[WaitKind, LimiterWaits]) -> None:
+        """Add these waits to the installation's totals."""
+        ...
 
     def read(self) -> StoreReading: ...
 

@@ -14,12 +14,20 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from distributor.engine.daily_quota import DAY_SECONDS, quota_day
-from distributor.engine.pacing import PACE, Admission, Grant, QuotaGrant, StoreReading
+from distributor.engine.pacing import (
+    PACE,
+    Admission,
+    Grant,
+    LimiterWaits,
+    QuotaGrant,
+    StoreReading,
+    WaitKind,
+)
 from distributor.engine.relay_backoff import (
     ConnectionBackoff,
     RateBackoff,
@@ -43,6 +51,9 @@ CREATE TABLE IF NOT EXISTS backoff (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     rate_base REAL, rate_cut_at REAL,
     connection_base INTEGER, connection_cut_at REAL, ceiling INTEGER, ceiling_at REAL
+);
+CREATE TABLE IF NOT EXISTS waits (
+    kind TEXT PRIMARY KEY, count INTEGER NOT NULL, seconds REAL NOT NULL
 );
 """
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -268,6 +279,29 @@ class LocalPacingStore:
             )
         )
 
+    # -- waits ---------------------------------------------------------------------------
+
+    def record_waits(self, waits: Mapping[WaitKind, LimiterWaits]) -> None:
+        def record(db: sqlite3.Connection, _now: float) -> None:
+            db.executemany(
+                "INSERT INTO waits (kind, count, seconds) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind) DO UPDATE "
+                "SET count = count + excluded.count, seconds = seconds + excluded.seconds",
+                [(kind.value, w.count, w.seconds) for kind, w in waits.items()],
+            )
+
+        if waits:
+            self._atomically(record)
+
+    @staticmethod
+    def _waits(db: sqlite3.Connection) -> dict[WaitKind, LimiterWaits]:
+        known = {kind.value: kind for kind in WaitKind}
+        return {
+            known[kind]: LimiterWaits(int(count), float(seconds))
+            for kind, count, seconds in db.execute("SELECT kind, count, seconds FROM waits")
+            if kind in known
+        }
+
     # -- reading -------------------------------------------------------------------------
 
     def read(self) -> StoreReading:
@@ -281,6 +315,7 @@ class LocalPacingStore:
                 connection_backoff=self._connection_backoff(db, now),
                 connections_held=int(held.fetchone()[0]),
                 quota_used_today=0 if used_row is None else int(used_row[0]),
+                waits=self._waits(db),
             )
 
         return self._atomically(read)

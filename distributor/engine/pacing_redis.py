@@ -20,14 +20,22 @@ whole microseconds, written with %.0f so that no digit is lost to Lua's number p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import redis
 
 from distributor.engine import relay_backoff as rb
 from distributor.engine.daily_quota import DAY_SECONDS
-from distributor.engine.pacing import PACE, Admission, Grant, QuotaGrant, StoreReading
+from distributor.engine.pacing import (
+    PACE,
+    Admission,
+    Grant,
+    LimiterWaits,
+    QuotaGrant,
+    StoreReading,
+    WaitKind,
+)
 from distributor.engine.relay_backoff import ConnectionBackoff, RateBackoff
 
 TAT_TTL_MS = 60_000
@@ -250,7 +258,7 @@ return {{n, day, (day + 1) * {DAY_SECONDS}}}
 """
 )
 
-# KEYS: holders, backoff. ARGV: key prefix.
+# KEYS: holders, backoff, waits. ARGV: key prefix.
 READ = (
     COMMON
     + f"""
@@ -259,7 +267,8 @@ local day = math.floor(now / ({DAY_SECONDS} * 1e6))
 local f = redis.call('HMGET', KEYS[2], 'rb', 'rc', 'cb', 'cc', 'ceil', 'ceil_at')
 local held = redis.call('ZCOUNT', KEYS[1], '(' .. us(now), '+inf')
 local used = redis.call('GET', ARGV[1] .. 'quota:' .. day) or '0'
-return {{us(now), held, used, f[1], f[2], f[3], f[4], f[5], f[6]}}
+local waits = redis.call('HGETALL', KEYS[3])
+return {{us(now), held, used, f[1], f[2], f[3], f[4], f[5], f[6], waits}}
 """
 )
 
@@ -274,6 +283,8 @@ class RedisPacingStore:
         )
         self._holders = self.prefix + "holders"
         self._backoff = self.prefix + "backoff"
+        # Counters with no expiry: "<kind>:count" and "<kind>:seconds" of every wait.
+        self._waits = self.prefix + "waits"
         client: Any = self._client
         self._take_messages = client.register_script(TAKE_MESSAGES)
         self._relay_rate = client.register_script(RELAY_RATE)
@@ -341,9 +352,18 @@ class RedisPacingStore:
     def return_quota(self, day: int, count: int) -> None:
         self._client.decrby(f"{self.prefix}quota:{day}", count)
 
+    def record_waits(self, waits: Mapping[WaitKind, LimiterWaits]) -> None:
+        if not waits:
+            return
+        pipe = self._client.pipeline(transaction=True)
+        for kind, w in waits.items():
+            pipe.hincrby(self._waits, f"{kind.value}:count", w.count)
+            pipe.hincrbyfloat(self._waits, f"{kind.value}:seconds", w.seconds)
+        pipe.execute()
+
     def read(self) -> StoreReading:
-        now, held, used, rate_base, rate_cut, base, cut, ceiling, ceiling_at = self._read(
-            keys=[self._holders, self._backoff], args=[self.prefix]
+        now, held, used, rate_base, rate_cut, base, cut, ceiling, ceiling_at, waits = self._read(
+            keys=[self._holders, self._backoff, self._waits], args=[self.prefix]
         )
         return StoreReading(
             now=float(now) / 1e6,
@@ -357,6 +377,7 @@ class RedisPacingStore:
             ),
             connections_held=int(held),
             quota_used_today=int(used),
+            waits=_waits_from(waits),
         )
 
     def clear(self) -> None:
@@ -367,3 +388,18 @@ class RedisPacingStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _waits_from(flat: Sequence[bytes]) -> dict[WaitKind, LimiterWaits]:
+    """HGETALL's field, value, field, value ... as waits by kind."""
+    fields = {
+        name.decode(): value.decode() for name, value in zip(flat[::2], flat[1::2], strict=True)
+    }
+    return {
+        kind: LimiterWaits(
+            int(fields.get(f"{kind.value}:count", 0)),
+            float(fields.get(f"{kind.value}:seconds", 0.0)),
+        )
+        for kind in WaitKind
+        if f"{kind.value}:count" in fields
+    }

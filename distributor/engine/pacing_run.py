@@ -13,6 +13,10 @@ are renewed together every third of their time to live while the batch runs.
 Store calls are blocking and run in a thread, so that a slow store holds up no lane's I/O.
 Should the store be out of reach, lanes wait (and say so in the log) rather than send past a
 limit that can no longer be checked.
+
+Each wait of a message for its slots, and of a lane for a connection, is added up here and
+added to the store's totals every WAITS_FLUSH_SECONDS and when the batch ends: a few store
+calls a batch, and on the way of a message only two clock readings and an addition.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -34,9 +38,11 @@ from distributor.engine.pacing import (
     HORIZON_SECONDS,
     WINDOW_HOLD_SECONDS,
     Grant,
+    LimiterWaits,
     Limits,
     Pacing,
     PacingStore,
+    WaitKind,
 )
 from distributor.engine.relay_backoff import Pushback
 
@@ -58,6 +64,38 @@ WAIT_STEP_SECONDS = 0.25  # longest sleep between checks that the batch is still
 # relay has counted the close before another process opens a connection in its place.
 RELEASE_LINGER_SECONDS = 0.05
 CLOSE_EVERY_SECONDS = 0.005  # how often answered messages are taken out of the windows
+# Shorter than this, a message was held by asking the store for its slot, not by the limit.
+COUNTED_WAIT_SECONDS = BINDING_WAIT_SECONDS
+WAITS_FLUSH_SECONDS = 5.0  # how often the waits added up in the process reach the store
+
+
+class WaitTally:
+    """The waits of one batch not yet added to the store's totals (on the batch's loop)."""
+
+    def __init__(self) -> None:
+        self._counts = dict.fromkeys(WaitKind, 0)
+        self._seconds = dict.fromkeys(WaitKind, 0.0)
+
+    def add(self, kind: WaitKind, seconds: float) -> None:
+        self._counts[kind] += 1
+        self._seconds[kind] += seconds
+
+    def take(self) -> dict[WaitKind, LimiterWaits]:
+        """What was added since the last take, and start again from nothing."""
+        taken = {
+            kind: LimiterWaits(self._counts[kind], self._seconds[kind])
+            for kind in WaitKind
+            if self._counts[kind]
+        }
+        for kind in taken:
+            self._counts[kind], self._seconds[kind] = 0, 0.0
+        return taken
+
+    def put_back(self, waits: Mapping[WaitKind, LimiterWaits]) -> None:
+        """Waits the store did not take: they go with the next flush."""
+        for kind, w in waits.items():
+            self._counts[kind] += w.count
+            self._seconds[kind] += w.seconds
 
 
 class MessageGate:
@@ -72,6 +110,7 @@ class MessageGate:
 
     def __init__(self, store: PacingStore, key: str, *, rate: float | None, relay: bool) -> None:
         self._store, self.key, self._rate, self._relay = store, key, rate, relay
+        self.kind = WaitKind.RATE if relay else WaitKind.DOMAIN
         self._slots: deque[float] = deque()  # time.monotonic() of each slot held
         self._lock = asyncio.Lock()
         self._waiting = 0  # lanes waiting for a slot
@@ -235,10 +274,15 @@ class StorePacing(Pacing):
         self._numbers = itertools.count()
         self._open: dict[str, list[tuple[str, str]]] = {}  # by lane: (window, message) counted
         self._answered: dict[str, list[str]] = {}  # by window: messages to take out
+        self._waits = WaitTally()
+        # Lanes refused a connection slot, since when (time.monotonic()).
+        self._refused_since: dict[str, float] = {}
+        self._flush_failing = False
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._renew_connections()))
         self._tasks.append(asyncio.create_task(self._close_windows()))
+        self._tasks.append(asyncio.create_task(self._flush_waits_every()))
         if self._limits.rate_per_second is None:
             self._tasks.append(asyncio.create_task(self._follow_relay_backoff()))
 
@@ -251,6 +295,11 @@ class StorePacing(Pacing):
         for lane in list(self._open):
             self.answered(lane)
         await self._take_out_answered()
+        # Lanes still waiting for a connection waited until now, and gave up.
+        now = time.monotonic()
+        for since in self._refused_since.values():
+            self._note_wait(WaitKind.CONNECTIONS, now - since)
+        self._refused_since.clear()
         held, self._held = sorted(self._held), set()
         units, day, self._quota_units = self._quota_units, self._quota_day, 0
         try:
@@ -263,6 +312,8 @@ class StorePacing(Pacing):
         except Exception:
             # Held slots expire by themselves; unused quota units stay counted as used.
             log.warning("cannot give pacing slots back to the store", exc_info=True)
+        # After the slots: other processes wait for those, nobody for the figures.
+        await self._flush_waits()
 
     # -- connections ---------------------------------------------------------------------
 
@@ -277,8 +328,12 @@ class StorePacing(Pacing):
             return False
         self._capped = admission.allowed is not None
         if not admission.held:
+            self._refused_since.setdefault(holder, time.monotonic())
             return False
         self._held.add(holder)
+        refused_at = self._refused_since.pop(holder, None)
+        if refused_at is not None:
+            self._note_wait(WaitKind.CONNECTIONS, time.monotonic() - refused_at)
         return True
 
     async def release(self, holder: str) -> None:
@@ -320,6 +375,7 @@ class StorePacing(Pacing):
         if self._relay_limited:
             gates.append(self._relay)
         for gate in gates:
+            started = time.monotonic()
             if not await gate.take(self._stopping, wait=wait):
                 self._give_back_unit()
                 return False
@@ -332,7 +388,33 @@ class StorePacing(Pacing):
                     self._give_back_unit()
                     return False
                 self._open.setdefault(lane, []).append((gate.key, message))
+            waited = time.monotonic() - started
+            if wait and waited >= COUNTED_WAIT_SECONDS:
+                self._waits.add(gate.kind, waited)
         return True
+
+    def _note_wait(self, kind: WaitKind, seconds: float) -> None:
+        if seconds >= COUNTED_WAIT_SECONDS:
+            self._waits.add(kind, seconds)
+
+    async def _flush_waits_every(self) -> None:
+        while True:
+            await asyncio.sleep(WAITS_FLUSH_SECONDS)
+            await self._flush_waits()
+
+    async def _flush_waits(self) -> None:
+        waits = self._waits.take()
+        if not waits:
+            return
+        try:
+            await asyncio.to_thread(self._store.record_waits, waits)
+        except Exception as exc:
+            self._waits.put_back(waits)
+            if not self._flush_failing:
+                log.warning("cannot add the rate limiter's waits to the store (%s)", exc)
+            self._flush_failing = True
+        else:
+            self._flush_failing = False
 
     def answered(self, lane: str) -> None:
         for key, message in self._open.pop(lane, []):

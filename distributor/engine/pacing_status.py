@@ -7,6 +7,7 @@ the store (so it is known even with no limit set).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distributor.engine.daily_quota import next_day_starts
-from distributor.engine.pacing import Limits, PacingStore
+from distributor.engine.pacing import LimiterWaits, Limits, PacingStore, WaitKind
 from distributor.engine.relay_backoff import allowed_connections, allowed_rate
 from distributor.models import Delivery, Send
 from distributor.states import SendState
@@ -33,6 +34,8 @@ class PacingStatus:
     quota_used_today: int | None
     quota_renews_at: datetime | None
     problem: str | None = None  # why the store could not be read
+    # Every wait for a limit the store recorded; None when there is no store or it was not read.
+    waits: Mapping[WaitKind, LimiterWaits] | None = None
 
 
 def recent_rate(session: Session, *, now: datetime, seconds: float = RECENT_SECONDS) -> float:
@@ -93,6 +96,7 @@ def pacing_status(
         or connections != limits.max_connections,
         quota_used_today=reading.quota_used_today if limits.daily_quota is not None else None,
         quota_renews_at=next_day_starts(reading.now) if limits.daily_quota is not None else None,
+        waits=reading.waits,
     )
 
 

@@ -120,3 +120,5 @@ class DeliveryEvent(Base):
     at: Mapped[datetime]
     state: Mapped[DeliveryState] = mapped_column(state_enum(DeliveryState))
     detail: Mapped[str | None] = mapped_column(Text)
+    # The reply code of the attempt, counted by class in the metrics.
+    smtp_code: Mapped[int | None] = mapped_column(Integer)

@@ -4,7 +4,8 @@ replies, work that waits (deferred, held, failed), the oldest delivery waiting, 
 bounce and complaint rates, and the alerts.
 
 Plain queries on the database (the broker's queues are read apart, in queue_depths.py), so
-that the same figures serve the page, the live updates it polls for and the terminal.
+that the same figures serve the page, the live updates it polls for and the terminal; the
+counts of each send's deliveries are those the alerts and the metrics read (send_counts.py).
 """
 
 from __future__ import annotations
@@ -21,13 +22,8 @@ from distributor.bounces.status_codes import blank_addresses
 from distributor.engine.heartbeats import ProcessHealth, recent_heartbeats
 from distributor.engine.relay_health import RelayState, relay_state
 from distributor.models import Delivery, Release, Send, SendBatch
-from distributor.monitoring.alerts import (
-    Alert,
-    AlertThresholds,
-    evaluate_alerts,
-    send_reputations,
-    watched_send_ids,
-)
+from distributor.monitoring.alerts import Alert, AlertThresholds, evaluate_alerts, watched_send_ids
+from distributor.monitoring.send_counts import deliveries_by_state, replies_since, send_reputations
 from distributor.states import FINAL_DELIVERY_STATES, DeliveryState, SendKind, SendState
 
 # Messages a second are counted over this last stretch.
@@ -156,7 +152,7 @@ def admin_overview(
         sends=sends_in_flight(session, now=now),
         relay=relay_state(session),
         replies=recent_replies(session, watched),
-        reply_classes=reply_classes(session, watched, since=now - REPLY_CLASSES_WINDOW),
+        reply_classes=replies_since(session, watched, since=now - REPLY_CLASSES_WINDOW),
         waiting=waiting_work(session, watched),
         oldest_waiting=oldest_waiting(session, now=now),
         reputations=[r for r in send_reputations(session, watched) if r.delivered],
@@ -181,15 +177,9 @@ def sends_in_flight(session: Session, *, now: datetime) -> list[SendProgress]:
         .order_by(Send.embargo_at, Send.id)
     ).all()
     ids = [send.id for send, _ in rows]
-    counts: dict[int, dict[DeliveryState, int]] = {i: {} for i in ids}
+    counts = deliveries_by_state(session, ids)
     recent: dict[int, int] = {}
     if ids:
-        for send_id, state, n in session.execute(
-            select(Delivery.send_id, Delivery.state, func.count())
-            .where(Delivery.send_id.in_(ids))
-            .group_by(Delivery.send_id, Delivery.state)
-        ):
-            counts[send_id][state] = n
         for send_id, n in session.execute(
             select(Delivery.send_id, func.count())
             .where(
@@ -301,27 +291,6 @@ def recent_replies(session: Session, send_ids: list[int]) -> list[RelayReply]:
         )
         for finished_at, send_id, delivery_id, state, code, reply, error in rows
     ]
-
-
-def reply_classes(session: Session, send_ids: list[int], *, since: datetime) -> dict[str, int]:
-    """Replies since `since` by class: '2xx' accepted, '4xx' try later, '5xx' refused."""
-    classes = {"2xx": 0, "4xx": 0, "5xx": 0}
-    if not send_ids:
-        return classes
-    for code, n in session.execute(
-        select(Delivery.smtp_code, func.count())
-        .where(
-            Delivery.send_id.in_(send_ids),
-            Delivery.smtp_code.is_not(None),
-            Delivery.finished_at >= since,
-        )
-        .group_by(Delivery.smtp_code)
-    ):
-        if code is None:
-            continue
-        label = f"{code // 100}xx"
-        classes[label] = classes.get(label, 0) + n
-    return classes
 
 
 def waiting_work(session: Session, send_ids: list[int]) -> list[WaitingWork]:

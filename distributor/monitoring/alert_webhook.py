@@ -26,13 +26,11 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from distributor.engine.dbclock import DatabaseClock, read_database_time
-from distributor.errors import ConfigurationError
 from distributor.monitoring.alerts import Alert, AlertThresholds, evaluate_alerts
+from distributor.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,45 +46,18 @@ RETRIED_STATUSES = frozenset({408, 425, 429})
 Change = Literal["started", "ended"]
 
 
-class AlertWebhookSettings(BaseSettings):
-    """The webhook's two settings, read from the environment like every DISTRIBUTOR_ one."""
-
-    model_config = SettingsConfigDict(env_prefix="DISTRIBUTOR_", extra="ignore")
-
-    alert_webhook_url: str = ""
-    alert_webhook_secret: str = ""
-
-
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
     url: str
     secret: str
 
 
-def webhook_target(url: str, secret: str) -> WebhookTarget | None:
-    """The target the two settings name; None when no URL is set."""
-    if not url:
+def webhook_target(settings: Settings) -> WebhookTarget | None:
+    """Where the alerts go, as DISTRIBUTOR_ALERT_WEBHOOK_URL and _SECRET say (checked when
+    the settings were read); None when no URL is set."""
+    if not settings.alert_webhook_url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"DISTRIBUTOR_ALERT_WEBHOOK_URL must be an http(s) address such as "
-            f"https://alerts.example.org/hook, not {parts.scheme or 'a bare'!s} address"
-        )
-    if not secret:
-        raise ConfigurationError(
-            "DISTRIBUTOR_ALERT_WEBHOOK_URL is set without DISTRIBUTOR_ALERT_WEBHOOK_SECRET: "
-            "set a long random secret, shared with the receiver, to sign the posts with"
-        )
-    return WebhookTarget(url=url, secret=secret)
-
-
-def webhook_target_from_environment() -> WebhookTarget | None:
-    try:
-        loaded = AlertWebhookSettings()
-    except ValidationError as exc:
-        raise ConfigurationError(f"invalid alert webhook settings: {exc}") from None
-    return webhook_target(loaded.alert_webhook_url, loaded.alert_webhook_secret)
+    return WebhookTarget(url=settings.alert_webhook_url, secret=settings.alert_webhook_secret)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -273,9 +244,11 @@ def start_alert_watch(
     thresholds: AlertThresholds,
     *,
     stop: threading.Event,
+    settings: Settings | None = None,
 ) -> threading.Thread | None:
-    """The webhook's watcher in a thread of its own, if DISTRIBUTOR_ALERT_WEBHOOK_URL is set."""
-    target = webhook_target_from_environment()
+    """The webhook's watcher in a thread of its own, if the settings name a webhook (read
+    from the environment when not given)."""
+    target = webhook_target(settings if settings is not None else Settings())
     if target is None:
         return None
     watch = AlertWatch(

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from distributor.bounces.kinds import BounceKind
-from distributor.bounces.reputation import DELIVERED, ReputationLimits, SendReputation
+from distributor.bounces.reputation import ReputationLimits
 from distributor.engine.heartbeats import ProcessHealth, recent_heartbeats
 from distributor.engine.relay_health import ROW_ID
-from distributor.models import Bounce, Delivery, RelayHealth, Send
+from distributor.models import Delivery, RelayHealth, Send
+from distributor.monitoring.send_counts import send_reputations
 from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendState
 
 if TYPE_CHECKING:  # only an annotation: settings.py may import this package without a cycle
@@ -76,7 +76,8 @@ class Alert:
 @dataclass(frozen=True, slots=True)
 class AlertThresholds:
     scheduler_silent_after: timedelta = timedelta(seconds=10)
-    # A worker beats when it takes a batch and each time it renews its lease.
+    # A worker's main process beats every third of a lease, idle or not; its pool's
+    # processes when they take a batch and each time they renew its lease.
     worker_silent_after: timedelta = timedelta(seconds=30)
     # Due work that no worker has been seen for this long after it fell due: the scheduler
     # hands batches on two seconds before the embargo, so a live worker has beaten by then.
@@ -341,35 +342,6 @@ def watched_send_ids(session: Session, *, now: datetime, watch: timedelta) -> li
             .order_by(Send.id)
         )
     )
-
-
-def send_reputations(session: Session, send_ids: Sequence[int]) -> list[SendReputation]:
-    """The figures of the reputation guard (bounces/reputation.py) for many sends at once."""
-    if not send_ids:
-        return []
-    delivered: dict[int, dict[DeliveryState, int]] = {i: {} for i in send_ids}
-    for send_id, state, n in session.execute(
-        select(Delivery.send_id, Delivery.state, func.count())
-        .where(Delivery.send_id.in_(send_ids), Delivery.state.in_(DELIVERED))
-        .group_by(Delivery.send_id, Delivery.state)
-    ):
-        delivered[send_id][state] = n
-    complaints: dict[int | None, int] = {}
-    for complained_of, n in session.execute(
-        select(Bounce.send_id, func.count(func.distinct(Bounce.delivery_id)))
-        .where(Bounce.send_id.in_(send_ids), Bounce.kind == BounceKind.COMPLAINT)
-        .group_by(Bounce.send_id)
-    ):
-        complaints[complained_of] = n
-    return [
-        SendReputation(
-            send_id=i,
-            delivered=sum(delivered[i].values()),
-            hard_bounced=delivered[i].get(DeliveryState.BOUNCED, 0),
-            complaints=complaints.get(i, 0),
-        )
-        for i in send_ids
-    ]
 
 
 def sends_named(send_ids: Iterable[int]) -> str:

@@ -1,16 +1,10 @@
-"""Asking the broker whether it answers, and how many batch messages wait on each queue.
-
-Through kombu, the library Celery itself talks to the broker with, so that Redis, RabbitMQ and
-the embedded filesystem broker are asked the same way: a passive queue declaration returns
-a queue's ready messages without creating or changing anything. On Redis that is the length
-of the queue's lists; on RabbitMQ, the messages not yet handed to a consumer. A batch
-message a worker has taken and holds until its ETA is not counted (Redis keeps those apart,
-unacknowledged): the database's figure of batches waiting for a worker says more.
+"""Asking the broker whether it answers, through kombu, the library Celery itself talks to
+the broker with, so that Redis, RabbitMQ and the embedded filesystem broker are asked the
+same way. What waits on its queues is read in queue_depths.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -33,7 +27,7 @@ def installation_queues(settings: Settings) -> list[str]:
     return [settings.queue_name, notice_queue_name(settings.queue_name)]
 
 
-def _connection(settings: Settings, timeout: float) -> Any:
+def broker_connection(settings: Settings, timeout: float) -> Any:
     """A kombu connection, used untyped: kombu's type hints are partial."""
     options: dict[str, object] = {}
     if settings.broker_url == EMBEDDED_BROKER:
@@ -44,7 +38,8 @@ def _connection(settings: Settings, timeout: float) -> Any:
     return connection_class(settings.broker_url, connect_timeout=timeout, transport_options=options)
 
 
-def _connect(connection: Any) -> None:
+def connect(connection: Any) -> None:
+    """Connect now, or BrokerUnreachableError."""
     try:
         connection.ensure_connection(max_retries=0)
     except Exception as exc:
@@ -56,42 +51,11 @@ def _connect(connection: Any) -> None:
 
 def broker_problem(settings: Settings, *, timeout: float = BROKER_TIMEOUT_SECONDS) -> str | None:
     """Why the broker cannot be used now, or None when it answers."""
-    connection = _connection(settings, timeout)
+    connection = broker_connection(settings, timeout)
     try:
-        _connect(connection)
+        connect(connection)
     except BrokerUnreachableError as exc:
         return f"unreachable ({exc})"
     finally:
         connection.release()
     return None
-
-
-def queue_lengths(settings: Settings, *, timeout: float = BROKER_TIMEOUT_SECONDS) -> dict[str, int]:
-    """Ready messages on each of the installation's queues; BrokerUnreachableError when the
-    broker does not answer. A queue no worker has declared yet holds nothing."""
-    connection = _connection(settings, timeout)
-    try:
-        _connect(connection)
-        lengths = {}
-        for queue in installation_queues(settings):
-            channel = connection.channel()
-            try:
-                lengths[queue] = int(channel.queue_declare(queue=queue, passive=True)[1])
-            except (*connection.channel_errors, OSError):
-                # Not declared yet (RabbitMQ, or Redis with no list), or no folder yet
-                # (filesystem): nothing waits on it. RabbitMQ closes the channel on this.
-                lengths[queue] = 0
-            finally:
-                _close_quietly(channel)
-        return lengths
-    except (*connection.connection_errors, OSError) as exc:
-        log.warning("cannot read the broker's queues: %s", exc)
-        raise BrokerUnreachableError(f"{type(exc).__name__} reading the queues") from None
-    finally:
-        connection.release()
-
-
-def _close_quietly(channel: Any) -> None:
-    # A channel the broker closed already (RabbitMQ, after a queue it does not have).
-    with contextlib.suppress(Exception):
-        channel.close()

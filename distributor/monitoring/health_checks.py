@@ -36,9 +36,9 @@ def scheduler_window(settings: Settings) -> timedelta:
 
 
 def worker_window(settings: Settings) -> timedelta:
-    """How old a worker's last heartbeat may be. A worker beats when it starts a batch and
-    with each lease renewal (every third of the lease) while it sends; two leases' time
-    without one means it stopped sending. An idle worker leaves no heartbeat at all."""
+    """How old a worker's last heartbeat may be. A worker's main process beats every third
+    of a lease, idle or not (workers/heartbeat.py), and its pool's processes when they start
+    a batch and with each lease renewal; two leases' time without one means it is gone."""
     return timedelta(seconds=2 * settings.lease_seconds)
 
 

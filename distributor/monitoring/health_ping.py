@@ -1,8 +1,9 @@
 """Asking the running Celery workers, through the broker, which queues they consume.
 
-An idle worker leaves no heartbeat in the database (it beats only while it sends), so its
-health is asked of the worker itself: a broadcast that every worker on the broker answers
-with the queues it consumes. Only the workers of this installation's queues count, so the
+Every worker leaves a heartbeat in the database, idle or not; when none is recent (the
+database was out of reach for a while, or the heartbeat is older than asked for), the worker
+itself can be asked: a broadcast that every worker on the broker answers with the queues it
+consumes. Only the workers of this installation's queues count, so the
 workers of another installation sharing the broker do not make this one look healthy. The
 embedded filesystem broker has no broadcast (remote control is off there): None.
 """

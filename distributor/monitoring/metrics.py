@@ -21,9 +21,9 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy.exc import SQLAlchemyError
 
-from distributor.monitoring.health_broker import BrokerUnreachableError, queue_lengths
-from distributor.monitoring.metrics_families import database_families, queue_messages_family
+from distributor.monitoring.metrics_families import database_families, queue_families
 from distributor.monitoring.metrics_reading import read_database_figures
+from distributor.monitoring.queue_depths import queue_depths
 from distributor.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -56,17 +56,15 @@ class InstallationCollector:
         )
         if figures is not None:
             yield from database_families(figures, settings)
-        try:
-            lengths: dict[str, int] | None = queue_lengths(settings)
-        except BrokerUnreachableError:
-            lengths = None
+        depths = queue_depths(settings)
+        answered = all(d.messages is not None for d in depths)
         yield _up(
             "distributor_broker_up",
             "Whether the broker answered this scrape (1) or not (0).",
-            lengths is not None,
+            answered,
         )
-        if lengths is not None:
-            yield queue_messages_family(lengths)
+        if answered:
+            yield from queue_families(depths)
         yield GaugeMetricFamily(
             "distributor_metrics_collect_seconds",
             "How long reading these figures from the database and the broker took.",

@@ -7,12 +7,14 @@ address, a name or a headline, and nothing per recipient.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from distributor.engine.pacing import LimiterWaits, WaitKind
 from distributor.monitoring.metrics_reading import DatabaseFigures
 from distributor.monitoring.metrics_sends import SendFigures
+from distributor.monitoring.queue_depths import QueueDepth
 from distributor.settings import Settings
 from distributor.states import DeliveryState
 
@@ -47,6 +49,15 @@ def _message_counters(figures: DatabaseFigures) -> Iterator[Metric]:
             documentation,
             value=transitions.get(state, 0),
         )
+    replies = CounterMetricFamily(
+        "distributor_smtp_replies",
+        "The relay's replies to every attempt by class: 2xx accepted, 4xx try again later "
+        "(each deferral counted, also when a later attempt succeeds), 5xx refused.",
+        labels=["class"],
+    )
+    for reply_class, n in figures.totals.replies.items():
+        replies.add_metric([reply_class], n)
+    yield replies
     yield CounterMetricFamily(
         "distributor_lease_takeover_deliveries",
         "Deliveries put back in line because the worker holding their batch stopped renewing "
@@ -148,8 +159,8 @@ def _process_families(figures: DatabaseFigures) -> Iterator[Metric]:
     workers, schedulers = figures.workers, figures.schedulers
     yield _gauge(
         "distributor_workers_alive",
-        "Worker processes with a heartbeat within two leases. A worker beats only while it "
-        "sends: an idle one is not counted.",
+        "Worker processes with a heartbeat within two leases: each worker's main process, "
+        "which beats idle or not, and each of its pool's processes that is sending.",
         len(workers.alive),
     )
     yield _gauge(
@@ -233,6 +244,32 @@ def _relay_families(figures: DatabaseFigures) -> Iterator[Metric]:
     for name, (documentation, value) in optional.items():
         if value is not None:
             yield _gauge(name, documentation, value)
+    yield from _wait_families(pacing.waits)
+
+
+def _wait_families(waits: Mapping[WaitKind, LimiterWaits] | None) -> Iterator[Metric]:
+    """What the limits held messages and lanes back, recorded in the pacing store (absent
+    when there is none, or it did not answer)."""
+    if waits is None:
+        return
+    count = CounterMetricFamily(
+        "distributor_rate_limiter_waits",
+        "Times a message waited for a slot of a rate limit (rate: the installation's or the "
+        "relay's backoff; domain: a recipient domain's), or a lane for a relay connection "
+        "under the cap (connections).",
+        labels=["limit"],
+    )
+    seconds = CounterMetricFamily(
+        "distributor_rate_limiter_wait_seconds",
+        "How long those waits lasted in all, summed over every lane of every worker.",
+        labels=["limit"],
+    )
+    for kind in WaitKind:
+        recorded = waits.get(kind, LimiterWaits())
+        count.add_metric([kind.value], recorded.count)
+        seconds.add_metric([kind.value], recorded.seconds)
+    yield count
+    yield seconds
 
 
 def _queue_families(figures: DatabaseFigures) -> Iterator[Metric]:
@@ -253,12 +290,21 @@ def _queue_families(figures: DatabaseFigures) -> Iterator[Metric]:
     yield oldest
 
 
-def queue_messages_family(lengths: dict[str, int]) -> Metric:
+def queue_families(depths: list[QueueDepth]) -> Iterator[Metric]:
     messages = GaugeMetricFamily(
         "distributor_queue_messages",
         "Messages ready on each Celery queue of the installation, as the broker counts them.",
         labels=["queue"],
     )
-    for queue, n in lengths.items():
-        messages.add_metric([queue], n)
-    return messages
+    for depth in depths:
+        if not depth.taken_by_workers and depth.messages is not None:
+            messages.add_metric([depth.name], depth.messages)
+    yield messages
+    for depth in depths:
+        if depth.taken_by_workers and depth.messages is not None:
+            yield _gauge(
+                "distributor_queue_unacknowledged_messages",
+                "Batch messages workers took from Redis and have not finished: each is held "
+                "until its ETA, just before the embargo, then while its batch is sent.",
+                depth.messages,
+            )

@@ -24,11 +24,11 @@ from distributor.monitoring.metrics_sends import (
     DeliveryTotals,
     SendFigures,
     delivery_totals,
-    reply_classes,
     send_figures,
     sends_by_state,
     watched_send_ids,
 )
+from distributor.monitoring.send_counts import last_reply_classes
 from distributor.runtime import Runtime
 from distributor.states import SendState
 
@@ -70,7 +70,7 @@ def read_database_figures(runtime: Runtime, session: Session) -> DatabaseFigures
         totals=delivery_totals(session),
         sends_by_state=sends_by_state(session),
         sends=send_figures(session, watched),
-        replies=reply_classes(session, watched),
+        replies=last_reply_classes(session, watched),
         schedulers=liveness(session, kind=SCHEDULER, now=now, within=scheduler_window(settings)),
         workers=liveness(session, kind=WORKER, now=now, within=worker_window(settings)),
         relay=relay_state(session),

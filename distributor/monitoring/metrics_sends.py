@@ -4,7 +4,8 @@ Workers record every outcome in `deliveries` and a history row in `delivery_even
 their next message goes, so these figures are the same whichever process sent, however
 many Celery children came and went, and always agree with the deliveries table. The
 message counters count history rows: a delivery retried by an admin after a failure counts
-once as failed and once as sent.
+once as failed and once as sent. The relay's replies are counted from the same rows, each
+of which keeps its attempt's reply code: every reply, a deferral tried again included.
 
 Figures per send are given for the sends being watched: those that may still send, and
 those that finished or were due within the last day (at most MAX_WATCHED_SENDS, the newest),
@@ -19,9 +20,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from distributor.bounces.kinds import BounceKind
-from distributor.bounces.reputation import DELIVERED, SendReputation
-from distributor.models import Bounce, Delivery, DeliveryEvent, Send
+from distributor.bounces.reputation import SendReputation
+from distributor.engine.outcomes import EVENTS
+from distributor.models import Delivery, Send
+from distributor.monitoring.send_counts import (
+    REPLY_CLASSES,
+    complaints_by_send,
+    deliveries_by_state,
+    reply_class,
+    reputation_of,
+)
 from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendKind, SendState
 
 WATCH_WINDOW = timedelta(hours=24)
@@ -38,22 +46,39 @@ class DeliveryTotals:
     # History rows into each state since the database began: messages the relay accepted
     # (sent), deferred, failed and bounced.
     transitions: dict[DeliveryState, int]
-    # Deliveries put back in line because the worker holding them stopped renewing its lease.
+    # Deliveries put back in line because the worker holding their batch stopped renewing
+    # its lease.
     taken_over: int
+    # The relay's replies to every attempt by class (2xx, 4xx, 5xx), from the history rows
+    # that keep one (those written since migration 0012).
+    replies: dict[str, int]
 
 
 def delivery_totals(session: Session) -> DeliveryTotals:
-    """Counts of history rows by state, and of lease takeovers, in one pass over the table."""
+    """Counts of history rows by state, of lease takeovers and of replies by class, in one
+    pass over the table."""
+    events = EVENTS.c
+    # By code rather than by class: relays answer with a handful of codes, and a grouping
+    # on the bare column reads the same on every database.
     rows = session.execute(
         select(
-            DeliveryEvent.state,
+            events.state,
+            events.smtp_code,
             func.count(),
-            func.sum(case((DeliveryEvent.detail.like(TAKEOVER_DETAIL), 1), else_=0)),
-        ).group_by(DeliveryEvent.state)
+            func.sum(case((events.detail.like(TAKEOVER_DETAIL), 1), else_=0)),
+        ).group_by(events.state, events.smtp_code)
     ).all()
+    transitions: dict[DeliveryState, int] = {}
+    replies = dict.fromkeys(REPLY_CLASSES, 0)
+    for state, code, n, _ in rows:
+        transitions[state] = transitions.get(state, 0) + int(n)
+        name = reply_class(code)
+        if name is not None:
+            replies[name] += int(n)
     return DeliveryTotals(
-        transitions={state: int(n) for state, n, _ in rows},
-        taken_over=sum(int(t or 0) for _, _, t in rows),
+        transitions=transitions,
+        taken_over=sum(int(t or 0) for *_, t in rows),
+        replies=replies,
     )
 
 
@@ -125,13 +150,7 @@ def send_figures(session: Session, send_ids: list[int]) -> list[SendFigures]:
         .where(Send.id.in_(send_ids))
         .order_by(Send.id)
     ).all()
-    counts: dict[int, dict[DeliveryState, int]] = {i: {} for i in send_ids}
-    for counted_send, delivery_state, n in session.execute(
-        select(Delivery.send_id, Delivery.state, func.count())
-        .where(Delivery.send_id.in_(send_ids))
-        .group_by(Delivery.send_id, Delivery.state)
-    ):
-        counts[counted_send][delivery_state] = int(n)
+    counts = deliveries_by_state(session, send_ids)
     timings = {
         send_id: (first, last)
         for send_id, first, last in session.execute(
@@ -140,16 +159,9 @@ def send_figures(session: Session, send_ids: list[int]) -> list[SendFigures]:
             .group_by(Delivery.send_id)
         )
     }
-    complaints = dict(
-        session.execute(
-            select(Bounce.send_id, func.count(func.distinct(Bounce.delivery_id)))
-            .where(Bounce.send_id.in_(send_ids), Bounce.kind == BounceKind.COMPLAINT)
-            .group_by(Bounce.send_id)
-        ).all()
-    )
+    complaints = complaints_by_send(session, send_ids)
     figures = []
     for send_id, kind, state, embargo_at in sends:
-        by_state = counts[send_id]
         first, last = timings.get(send_id, (None, None))
         figures.append(
             SendFigures(
@@ -157,32 +169,10 @@ def send_figures(session: Session, send_ids: list[int]) -> list[SendFigures]:
                 kind=kind,
                 state=state,
                 embargo_at=embargo_at,
-                deliveries=by_state,
+                deliveries=counts[send_id],
                 first_sent_at=first,
                 last_sent_at=last,
-                reputation=SendReputation(
-                    send_id=send_id,
-                    delivered=sum(by_state.get(s, 0) for s in DELIVERED),
-                    hard_bounced=by_state.get(DeliveryState.BOUNCED, 0),
-                    complaints=int(complaints.get(send_id) or 0),
-                ),
+                reputation=reputation_of(send_id, counts[send_id], complaints.get(send_id, 0)),
             )
         )
     return figures
-
-
-def reply_classes(session: Session, send_ids: list[int]) -> dict[str, int]:
-    """Deliveries of these sends by the class of the relay's last reply to them (2xx, 4xx,
-    5xx). Only the last reply of each delivery is kept in the database."""
-    classes = {"2xx": 0, "4xx": 0, "5xx": 0}
-    if not send_ids:
-        return classes
-    for code, n in session.execute(
-        select(Delivery.smtp_code, func.count())
-        .where(Delivery.send_id.in_(send_ids), Delivery.smtp_code.is_not(None))
-        .group_by(Delivery.smtp_code)
-    ):
-        name = f"{(code or 0) // 100}xx"
-        if name in classes:
-            classes[name] += int(n)
-    return classes

@@ -257,7 +257,10 @@ def _asset(
 def get_release(session: Session, release_id: int) -> Release:
     release = session.get(Release, release_id)
     if release is None:
-        raise NotFoundError(f"no release with id {release_id}; see `distributor status`")
+        raise NotFoundError(
+            f"no release with id {release_id}; see `distributor status`",
+            on_page=f"no release with id {release_id}",
+        )
     return release
 
 

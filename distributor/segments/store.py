@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from distributor.actors import Actor
@@ -17,14 +17,17 @@ from distributor.errors import (
     InvalidStateError,
     NotFoundError,
 )
-from distributor.models import Contact, Segment, SendSegment
+from distributor.models import Contact, Release, Segment, Send, SendSegment
 from distributor.segments.compiler import matching_contact_ids
 from distributor.segments.fields import ATTRIBUTE_PREFIX
 from distributor.segments.parser import parse_filter
 from distributor.segments.syntax import And, Condition, Filter, Not, Or, render
+from distributor.states import ACTIVE_SEND_STATES, SendState
 from distributor.suppression import contact_is_suppressed
 
 DEFAULT_SAMPLE_SIZE = 10
+# Releases a refusal to delete an audience names; the others are counted.
+MAX_RELEASES_NAMED = 3
 # Filter fields whose values are personal data, besides every attributes.NAME.
 PERSONAL_FIELDS = frozenset({"email", "name"})
 WITHHELD = "[withheld]"
@@ -82,8 +85,10 @@ def save_segment(
     parse_filter(filter_text)
     segment = session.scalar(select(Segment).where(Segment.name == name))
     if segment is not None and not replace:
+        exists = f"a segment named {name!r} exists already"
         raise DistributorError(
-            f"a segment named {name!r} exists already; pass --replace to change its filter"
+            f"{exists}; pass --replace to change its filter",
+            on_page=f"{exists}; choose to replace its filter, or save it under another name",
         )
     created = segment is None
     if segment is None:
@@ -134,9 +139,9 @@ def get_segments(session: Session, names: Sequence[str]) -> list[Segment]:
     found = {s.name: s for s in session.scalars(select(Segment).where(Segment.name.in_(names)))}
     missing = [name for name in names if name not in found]
     if missing:
+        named = f"no segment named {', '.join(repr(n) for n in missing)}"
         raise NotFoundError(
-            f"no segment named {', '.join(repr(n) for n in missing)}; "
-            "see `distributor segments show` for the segments there are"
+            f"{named}; see `distributor segments show` for the segments there are", on_page=named
         )
     return [found[name] for name in names]
 
@@ -145,17 +150,22 @@ def list_segments(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.name)))
 
 
+def check_segment_deletable(session: Session, *, name: str) -> Segment:
+    """The segment, if no send was addressed to it; else why it is kept."""
+    (segment,) = get_segments(session, [name])
+    refuse_deleting_an_audience(
+        session,
+        f"the segment {name!r}",
+        select(SendSegment.send_id).where(SendSegment.segment_id == segment.id),
+        meanwhile="Changing its filter changes who the sends not yet sent go to",
+        instead="save a new segment under another name instead",
+    )
+    return segment
+
+
 def delete_segment(session: Session, *, name: str) -> None:
     """Delete a segment no send was addressed to (those are kept as the send's record)."""
-    (segment,) = get_segments(session, [name])
-    used_by = session.scalars(
-        select(SendSegment.send_id).where(SendSegment.segment_id == segment.id).limit(5)
-    ).all()
-    if used_by:
-        raise InvalidStateError(
-            f"segment {name!r} is the audience of send(s) {', '.join(map(str, used_by))} "
-            "and is kept for their record; save a new segment under another name instead"
-        )
+    segment = check_segment_deletable(session, name=name)
     record_action(
         session,
         "segment.deleted",
@@ -164,3 +174,55 @@ def delete_segment(session: Session, *, name: str) -> None:
     )
     session.delete(segment)
     session.flush()
+
+
+def refuse_deleting_an_audience(
+    session: Session,
+    audience: str,
+    send_ids: Select[int],
+    *,
+    meanwhile: str,
+    instead: str,
+) -> None:
+    """Refuse to delete a list or a segment that sends were addressed to, naming their
+    releases: first those not yet sent, whose audience it still is."""
+    sends = session.execute(
+        select(Send.release_id, Release.headline, Send.id, Send.state, Send.embargo_at)
+        .join(Release, Release.id == Send.release_id)
+        .where(Send.id.in_(send_ids))
+        .order_by(Send.embargo_at, Send.id)
+    ).all()
+    if not sends:
+        return
+    waiting = [send for send in sends if send.state in ACTIVE_SEND_STATES]
+    if waiting:
+        raise InvalidStateError(
+            f"{audience} is the audience of {_releases_named(waiting)}, not yet sent: the "
+            f"audiences of sends are kept for their record, so it cannot be deleted. {meanwhile}"
+        )
+    raise InvalidStateError(
+        f"{audience} was the audience of {_releases_named(sends)} and is kept for their "
+        f"record; {instead}"
+    )
+
+
+AddressedSend = Row[int, str, int, SendState, datetime]
+
+
+def _releases_named(sends: Sequence[AddressedSend]) -> str:
+    by_release: dict[int, list[AddressedSend]] = {}
+    for send in sends:
+        by_release.setdefault(send.release_id, []).append(send)
+    named = []
+    for release_id, its_sends in list(by_release.items())[:MAX_RELEASES_NAMED]:
+        first = its_sends[0]
+        numbers = ", ".join(str(send.id) for send in its_sends)
+        state = first.state.value.replace("_", " ")
+        named.append(
+            f"release {release_id} “{first.headline}” (send{'s' if len(its_sends) > 1 else ''} "
+            f"{numbers}, {state}, embargo {first.embargo_at:%Y-%m-%d %H:%M} UTC)"
+        )
+    more = len(by_release) - MAX_RELEASES_NAMED
+    if more > 0:
+        named.append(f"{more} more release{'s' if more > 1 else ''}")
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"

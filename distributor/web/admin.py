@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from distributor.embargo_changes import withdraw_release
 from distributor.engine.dbclock import read_database_time
-from distributor.errors import DistributorError, NotFoundError
+from distributor.errors import DistributorError, NotFoundError, page_words
 from distributor.monitoring.admin_overview import admin_overview, live_figures
 from distributor.monitoring.alerts import (
     Alert,
@@ -34,7 +34,7 @@ from distributor.monitoring.alerts import (
     percent,
     thresholds_from,
 )
-from distributor.monitoring.queue_depths import queue_depths
+from distributor.monitoring.queue_depths import QUICK_TIMEOUT_SECONDS, queue_depths
 from distributor.scheduling import cancel_send, get_send
 from distributor.send_control import RETRYABLE, pause_send, resume_send, retry_deliveries
 from distributor.states import ACTIVE_SEND_STATES, DeliveryState, SendKind, SendState
@@ -141,7 +141,7 @@ def overview_page(request: Request, caller: Admin) -> Response:
         "admin.html.j2",
         {
             "overview": overview,
-            "queues": queue_depths(settings),
+            "queues": queue_depths(settings, timeout=QUICK_TIMEOUT_SECONDS),
             "worker_window": thresholds.worker_silent_after.total_seconds(),
             "actions_for": actions_for,
             "delivery_states": list(DeliveryState),
@@ -379,7 +379,7 @@ def _act_route(action: SendAction) -> Callable[..., Response]:
             done = _run(caller, action.name, send_id, state or [])
         except DistributorError as exc:
             return _confirmation(
-                request, caller, action, send_id, error=str(exc), status_code=status_of(exc)
+                request, caller, action, send_id, error=page_words(exc), status_code=status_of(exc)
             )
         flash(request, done)
         return RedirectResponse("/admin", status_code=303)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from distributor.contacts.lookup import FoundContact, contact_detail, search_contacts
 from distributor.contacts.outlets import find_outlets
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, page_words
 from distributor.segments.syntax import Condition, Operator, render
 from distributor.web.auth import Reader
 from distributor.web.contacts_common import MAX_EMAIL, MAX_FILTER, MAX_NAME, render_contacts
@@ -48,7 +48,7 @@ def contacts_page(
                 total=result.total,
             )
         except DistributorError as exc:
-            error, status = str(exc), status_of(exc)
+            error, status = page_words(exc), status_of(exc)
     return render_contacts(
         request,
         caller,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from distributor.contacts.lookup import contact_detail
-from distributor.errors import DistributorError, NotFoundError
+from distributor.errors import DistributorError, NotFoundError, page_words
 from distributor.gdpr import export_personal_data, forget
 from distributor.web.auth import Admin
 from distributor.web.contacts_common import MAX_EMAIL, render_contacts
@@ -69,7 +69,7 @@ def erase(request: Request, caller: Admin, email: Email) -> Response:
             request,
             caller,
             "contacts_gdpr.html.j2",
-            {"error": str(exc)},
+            {"error": page_words(exc)},
             tab="Data protection",
             status_code=422,
         )

@@ -1,5 +1,6 @@
 """Media lists: every list with its size, one list's members, and putting contacts on a
-list or taking them off (press officers and above)."""
+list or taking them off, and deleting a list after a confirmation (press officers and
+above)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, NotFoundError, page_words
 from distributor.lists import (
     add_matching_to_list,
     add_to_list,
+    check_list_deletable,
     create_list,
+    delete_list,
     list_members,
+    list_size,
     list_sizes,
     remove_from_list,
 )
@@ -67,7 +71,7 @@ def create(request: Request, caller: Changer, name: ListName) -> Response:
             created = create_list(session, name, now=caller.now())
             created_name = created.name
     except DistributorError as exc:
-        return _lists_page(request, caller, error=str(exc), status=status_of(exc), name=name)
+        return _lists_page(request, caller, error=page_words(exc), status=status_of(exc), name=name)
     flash(request, f"Created the list “{created_name}”.")
     return RedirectResponse(list_url(created_name), status_code=303)
 
@@ -140,7 +144,7 @@ def add(
             request,
             caller,
             name,
-            error=str(exc),
+            error=page_words(exc),
             status=status_of(exc),
             addresses=addresses,
             matching=matching,
@@ -164,3 +168,50 @@ def remove(
         removed = remove_from_list(session, name, emails)
     flash(request, f"Took {removed} contact{'s' if removed != 1 else ''} off “{name}”.")
     return RedirectResponse(list_url(name), status_code=303)
+
+
+def _delete_page(
+    request: Request, caller: Caller, name: str, *, error: str = "", status: int = 200
+) -> Response:
+    """What deleting the list would do, or why it is kept."""
+    refusal = error
+    with caller.session() as session:
+        try:
+            members = list_size(session, check_list_deletable(session, name))
+        except DistributorError as exc:
+            members, refusal = None, page_words(exc)
+            status = status_of(exc) if isinstance(exc, NotFoundError) else status
+    return render_contacts(
+        request,
+        caller,
+        "contacts_delete.html.j2",
+        {
+            "kind": "list",
+            "name": name,
+            "members": members,
+            "refusal": refusal,
+            "action": "/contacts/list/delete",
+            "back": list_url(name),
+        },
+        tab="Lists",
+        status_code=status,
+    )
+
+
+@router.get("/contacts/list/delete")
+def delete_confirmation(
+    request: Request, caller: Changer, name: Annotated[str, Query(max_length=MAX_NAME)]
+) -> Response:
+    return _delete_page(request, caller, name)
+
+
+@router.post("/contacts/list/delete")
+def delete(request: Request, caller: Changer, name: ListName) -> Response:
+    """The same as `distributor lists delete NAME`: the list goes, its contacts stay."""
+    try:
+        with caller.transaction() as session:
+            delete_list(session, name)
+    except DistributorError as exc:
+        return _delete_page(request, caller, name, error=page_words(exc), status=status_of(exc))
+    flash(request, f"Deleted the list “{name}”; its contacts stay in the database.")
+    return RedirectResponse("/contacts/lists", status_code=303)

@@ -2,9 +2,9 @@
 lists, segments, the suppression list and data protection. Each part has its own module
 (contacts_*.py); this one gathers their routes for the app.
 
-Viewers read; press officers and approvers also import, edit lists, save segments and add
-suppressions; admins also take addresses off the suppression list and export or erase a
-person's data.
+Viewers read; press officers and approvers also edit contacts, import, edit and delete
+lists, save and delete segments and add suppressions; admins also take addresses off the
+suppression list and export or erase a person's data.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from distributor.web import (
     contacts_browse,
+    contacts_edit,
     contacts_gdpr,
     contacts_lists,
     contacts_segments,
@@ -23,6 +24,7 @@ from distributor.web import (
 router = APIRouter(include_in_schema=False)
 for part in (
     contacts_browse,
+    contacts_edit,
     contacts_upload,
     contacts_lists,
     contacts_segments,

@@ -1,6 +1,6 @@
 """Segments: saved filters, built with a count and a sample of who they match, updated as
 the filter is typed (the page asks for the preview fragment; without a script, the Preview
-button does the same)."""
+button does the same), and deleted after a confirmation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from distributor.audience import choose_audience, count_audience
-from distributor.errors import DistributorError, InvalidFilterError
-from distributor.segments.store import SegmentPreview, list_segments, preview_filter, save_segment
+from distributor.errors import DistributorError, InvalidFilterError, NotFoundError, page_words
+from distributor.segments.store import (
+    SegmentPreview,
+    check_segment_deletable,
+    delete_segment,
+    list_segments,
+    preview_filter,
+    save_segment,
+)
 from distributor.web.auth import Caller, Changer, Reader
 from distributor.web.contacts_common import MAX_FILTER, MAX_NAME, render_contacts
 from distributor.web.pages import pages_of
@@ -32,7 +39,7 @@ def _preview(caller: Caller, filter_text: str) -> tuple[SegmentPreview | None, s
         with caller.session() as session:
             return preview_filter(session, filter_text, sample_size=SAMPLE_SIZE), ""
     except InvalidFilterError as exc:
-        return None, str(exc)
+        return None, page_words(exc)
 
 
 def _segments_page(
@@ -122,8 +129,57 @@ def save(
             caller,
             filter_text=filter,
             name=name,
-            error=str(exc),
+            error=page_words(exc),
             status=status_of(exc),
         )
     flash(request, f"Saved the segment “{saved_name}”.")
+    return RedirectResponse("/contacts/segments", status_code=303)
+
+
+def _delete_page(
+    request: Request, caller: Caller, name: str, *, error: str = "", status: int = 200
+) -> Response:
+    """What deleting the segment would do, or why it is kept."""
+    refusal, filter_text = error, ""
+    with caller.session() as session:
+        try:
+            filter_text = check_segment_deletable(session, name=name).filter_text
+        except DistributorError as exc:
+            refusal = page_words(exc)
+            status = status_of(exc) if isinstance(exc, NotFoundError) else status
+    return render_contacts(
+        request,
+        caller,
+        "contacts_delete.html.j2",
+        {
+            "kind": "segment",
+            "name": name,
+            "filter_text": filter_text,
+            "refusal": refusal,
+            "action": "/contacts/segments/delete",
+            "back": "/contacts/segments",
+        },
+        tab="Segments",
+        status_code=status,
+    )
+
+
+@router.get("/contacts/segments/delete")
+def delete_confirmation(
+    request: Request, caller: Changer, name: Annotated[str, Query(max_length=MAX_NAME)]
+) -> Response:
+    return _delete_page(request, caller, name)
+
+
+@router.post("/contacts/segments/delete")
+def delete(
+    request: Request, caller: Changer, name: Annotated[str, Form(max_length=MAX_NAME)]
+) -> Response:
+    """The same as `distributor segments delete NAME`."""
+    try:
+        with caller.transaction() as session:
+            delete_segment(session, name=name)
+    except DistributorError as exc:
+        return _delete_page(request, caller, name, error=page_words(exc), status=status_of(exc))
+    flash(request, f"Deleted the segment “{name}”; no contact was changed.")
     return RedirectResponse("/contacts/segments", status_code=303)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, page_words
 from distributor.suppression import (
     SuppressionReason,
     is_suppressed,
@@ -86,7 +86,9 @@ def add(
             )
     except DistributorError as exc:
         first = Pagination(page=1, per_page=25)
-        return _page(request, caller, first, error=str(exc), status=status_of(exc), email=email)
+        return _page(
+            request, caller, first, error=page_words(exc), status=status_of(exc), email=email
+        )
     shown = email.strip()
     flash(request, f"Suppressed {shown}." if added else f"{shown} was suppressed already.")
     return RedirectResponse(HOME, status_code=303)

@@ -23,7 +23,7 @@ from distributor.contacts.importing import (
     NoValidRowError,
     import_contacts_file,
 )
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, page_words
 from distributor.web.auth import Caller, Changer
 from distributor.web.contacts_common import render_contacts
 from distributor.web.sessions import flash
@@ -68,7 +68,7 @@ def _held(caller: Caller, token: str) -> Path:
     return matches[0]
 
 
-async def _keep(caller: Caller, upload: UploadFile) -> tuple[Path, str]:
+async def keep_upload(caller: Caller, upload: UploadFile) -> tuple[Path, str]:
     name = upload.filename or ""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
@@ -103,8 +103,8 @@ def _check(caller: Caller, path: Path) -> tuple[ImportReport | None, list[str]]:
             report = import_contacts_file(session, path, now=caller.now(), options=options)
             session.rollback()
     except NoValidRowError as exc:
-        return None, exc.problems
-    return report, report.skipped
+        return None, [page_words(problem) for problem in exc.problems]
+    return report, [page_words(problem) for problem in report.skipped]
 
 
 @router.get("/contacts/import")
@@ -118,14 +118,14 @@ async def check_upload(
 ) -> Response:
     """Keep the file and show what importing it would do; nothing is stored yet."""
     try:
-        path, name = await _keep(caller, file)
+        path, name = await keep_upload(caller, file)
         report, problems = _check(caller, path)
     except DistributorError as exc:
         return render_contacts(
             request,
             caller,
             "contacts_import.html.j2",
-            {"error": str(exc)},
+            {"error": page_words(exc)},
             tab="Import",
             status_code=400 if isinstance(exc, UploadError) else 422,
         )

@@ -13,7 +13,7 @@ from distributor.accounts.throttle import Lockout
 from distributor.accounts.users import end_sessions
 from distributor.actors import SYSTEM_ACTOR
 from distributor.approvals import approve_release, awaiting_sends
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, page_words
 from distributor.releases.overview import release_detail, release_summaries
 from distributor.states import DeliveryState
 from distributor.web.auth import (
@@ -158,7 +158,9 @@ def approve(
             )
     except DistributorError as exc:
         # Shown on the release's page, where the approver can see why.
-        return _release_page(request, caller, release_id, error=str(exc), status=status_of(exc))
+        return _release_page(
+            request, caller, release_id, error=page_words(exc), status=status_of(exc)
+        )
     sends = ", ".join(map(str, approval.send_ids))
     flash(
         request, f"Approved version {approval.version}: send(s) {sends} will go out as scheduled."

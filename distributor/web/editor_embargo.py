@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from distributor.embargo_changes import EmbargoChange, lift_embargo, move_embargo, withdraw_release
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, page_words
 from distributor.releases.overview import release_detail
 from distributor.states import ACTIVE_SEND_STATES
 from distributor.web.auth import Caller, Changer
@@ -129,7 +129,7 @@ def move(request: Request, caller: Changer, release_id: ReleaseId, posted: Poste
                 batch_size=settings.batch_size,
             )
     except DistributorError as exc:
-        form.errors["embargo"] = str(exc)
+        form.errors["embargo"] = page_words(exc)
         return _refused(request, caller, release_id, form, status_of(exc))
     log.info("embargo moved from the dashboard", extra={"release_id": release_id})
     moved_to = in_zone(change.embargo_at, form.zone)
@@ -164,7 +164,7 @@ def lift(request: Request, caller: Changer, release_id: ReleaseId, posted: Poste
                 arm_lead=timedelta(seconds=settings.arm_lead_seconds),
             )
     except DistributorError as exc:
-        form = MoveForm(errors={"lift": str(exc)})
+        form = MoveForm(errors={"lift": page_words(exc)})
         return _refused(request, caller, release_id, form, status_of(exc))
     log.info("embargo lifted from the dashboard", extra={"release_id": release_id})
     sends = ", ".join(map(str, change.moved_sends))
@@ -199,7 +199,7 @@ def cancel(
                 session, release_id=release_id, now=caller.now(), batch_size=settings.batch_size
             )
     except DistributorError as exc:
-        form = MoveForm(errors={"cancel": str(exc)})
+        form = MoveForm(errors={"cancel": page_words(exc)})
         return _refused(request, caller, release_id, form, status_of(exc))
     log.info("release withdrawn from the dashboard", extra={"release_id": release_id})
     stopped_text = " ".join(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from distributor.errors import DistributorError, NotFoundError
+from distributor.errors import DistributorError, NotFoundError, page_words
 from distributor.mail.builder import MessageBuilder, Recipient
 from distributor.organisations import get_organisation
 from distributor.preview import (
@@ -89,11 +89,11 @@ def form_preview(session: Session, form: EditorForm, *, caller: Caller) -> FormP
         try:
             profile = profile_of(get_organisation(session, draft.organisation))
         except NotFoundError as exc:
-            form.error("organisation", str(exc))
+            form.error("organisation", page_words(exc))
     try:
         recipient = recipient_for(session, form.preview_as or None)
     except NotFoundError as exc:
-        form.error("preview_as", str(exc))
+        form.error("preview_as", page_words(exc))
         recipient = SAMPLE_RECIPIENT
     notice = None
     if form.release_id:
@@ -118,7 +118,7 @@ def _built(caller: Caller, prepared: FormPreview) -> tuple[Preview | None, str]:
     try:
         return make_preview(test_builder(caller, prepared), prepared.recipient), ""
     except DistributorError as exc:
-        return None, str(exc)
+        return None, page_words(exc)
 
 
 @router.post("/editor/preview")
@@ -165,12 +165,12 @@ def stored_preview(
         try:
             recipient = recipient_for(session, contact.strip() or None)
         except NotFoundError as exc:
-            return _frame_message(request, "No such contact", str(exc))
+            return _frame_message(request, "No such contact", page_words(exc))
     builder = caller.runtime.message_builder(content, send_id=0, notice=notice, test=True)
     try:
         preview = make_preview(builder, recipient)
     except DistributorError as exc:
-        return _frame_message(request, "The preview cannot be built", str(exc))
+        return _frame_message(request, "The preview cannot be built", page_words(exc))
     return HTMLResponse(preview.html, headers=FRAME_HEADERS)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, page_words
 from distributor.lists import list_sizes
 from distributor.releases.overview import release_detail
 from distributor.scheduling import ScheduledSend, schedule_send
@@ -200,7 +200,7 @@ def schedule(
                 prebrief=prebrief,
             )
     except DistributorError as exc:
-        form.error(_field_of_refusal(exc, prebrief_asked=prebrief is not None), str(exc))
+        form.error(_field_of_refusal(exc, prebrief_asked=prebrief is not None), page_words(exc))
         return schedule_page(
             request,
             caller,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from distributor.audience import choose_audience, count_audience, member_ids
-from distributor.errors import DistributorError
+from distributor.errors import DistributorError, page_words
 from distributor.prebriefs import PrebriefRequest
 from distributor.web.editor_zones import (
     Reading,
@@ -23,21 +23,6 @@ from distributor.web.editor_zones import (
 )
 
 PREBRIEF_CHOICES = ("none", "now", "at")
-# The core's messages speak to the command line; on the form, its options have labels.
-FORM_WORDS = (
-    (" (--to LIST, --segment NAME)", ""),
-    ("pass --again", "tick “Also send to those who already have it”"),
-    ("use --prebrief-now", "choose “Pre-brief now”"),
-    (", see `contacts flag`", ""),
-    ("; see `distributor lists show` and `distributor segments show`", ""),
-    ("; see `distributor segments show` for the segments there are", ""),
-)
-
-
-def in_form_words(message: str) -> str:
-    for cli, form in FORM_WORDS:
-        message = message.replace(cli, form)
-    return message
 
 
 @dataclass
@@ -55,7 +40,7 @@ class ScheduleForm:
     errors: dict[str, str] = field(default_factory=dict)
 
     def error(self, key: str, message: str) -> None:
-        self.errors[key] = in_form_words(message)
+        self.errors[key] = message
 
 
 def _text(form: FormData, name: str) -> str:
@@ -105,7 +90,7 @@ def count_chosen(session: Session, form: ScheduleForm, *, required: bool) -> Aud
     try:
         choice = choose_audience(session, list_names=form.lists, segment_names=form.segments)
     except DistributorError as exc:
-        form.error("audience", str(exc))
+        form.error("audience", page_words(exc))
         return None
     recipients = count_audience(session, choice)
     members = session.scalar(select(func.count()).select_from(member_ids(choice).subquery())) or 0

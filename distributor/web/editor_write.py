@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from distributor.errors import DistributorError, TransportError
+from distributor.errors import DistributorError, TransportError, page_words
 from distributor.models import Organisation
 from distributor.preview import send_test_copies
 from distributor.releases import InvalidReleaseError, create_release, get_release
@@ -97,7 +97,7 @@ def _checked_draft(
     try:
         return draft_of_form(form, stored=stored, upload=read_upload(posted, limit=limit))
     except DistributorError as exc:
-        form.error("new_file", str(exc))
+        form.error("new_file", page_words(exc))
     without_file = draft_of_form(form, stored=stored)
     place_problems(form, draft_problems(without_file, max_asset_bytes=limit))
     return None
@@ -168,7 +168,7 @@ def save_edit(
 
 def _refused(request: Request, caller: Caller, form: EditorForm, exc: DistributorError) -> Response:
     """The form again, as typed, with each problem next to its field."""
-    problems = exc.problems if isinstance(exc, InvalidReleaseError) else [str(exc)]
+    problems = exc.problems if isinstance(exc, InvalidReleaseError) else [page_words(exc)]
     place_problems(form, problems, upload_name=form.new_file_name)
     return editor_page(request, caller, form, status=status_of(exc))
 
@@ -209,7 +209,7 @@ def test_send(request: Request, caller: Changer, posted: PostedForm) -> Response
         form.error("test_send", f"The mail relay did not take the test copy: {exc}")
         return editor_page(request, caller, form, status=502)
     except DistributorError as exc:
-        form.error("test_send", str(exc))
+        form.error("test_send", page_words(exc))
         return editor_page(request, caller, form, status=status_of(exc))
     log.info("test copy sent from the editor", extra={"release_id": form.release_id})
     notice = f"A test copy went to {address} (the relay answered: {reply})."

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from distributor.cli.status_view import until
 from distributor.embargo import load_zone, resolve_embargo
-from distributor.errors import InvalidEmbargoError
+from distributor.errors import InvalidEmbargoError, page_words
 from distributor.web.pages import in_zone
 
 UTC_ZONE = "UTC"
@@ -73,7 +73,7 @@ def read_embargo(
     try:
         load_zone(typed.zone)
     except InvalidEmbargoError as exc:
-        typed.zone_error = str(exc)
+        typed.zone_error = page_words(exc)
         return typed
     if not typed.text:
         if required:
@@ -82,7 +82,7 @@ def read_embargo(
     try:
         typed.at = resolve_embargo(typed.text, typed.zone, now=now, max_ahead=max_ahead)
     except InvalidEmbargoError as exc:
-        typed.time_error = str(exc)
+        typed.time_error = page_words(exc)
     return typed
 
 
@@ -91,5 +91,5 @@ def checked_zone(zone: str) -> str:
     try:
         load_zone(zone.strip())
     except InvalidEmbargoError as exc:
-        return str(exc)
+        return page_words(exc)
     return ""

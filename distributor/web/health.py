@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from prometheus_client.exposition import choose_encoder
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from distributor.errors import ConfigurationError
 from distributor.monitoring.health_broker import broker_problem
 from distributor.monitoring.health_checks import database_problem
 from distributor.monitoring.metrics import metrics_registry
@@ -50,10 +49,8 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
-    try:
-        access = MetricsAccess.from_environment()
-    except ConfigurationError as exc:
-        return PlainTextResponse(str(exc), status_code=500)
+    runtime = runtime_of(request)
+    access = MetricsAccess.from_settings(runtime.settings)
     if not access.allows(request.headers.get("authorization")):
         return PlainTextResponse(
             "a bearer token is required (DISTRIBUTOR_METRICS_TOKEN)",
@@ -61,5 +58,5 @@ def metrics(request: Request) -> Response:
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
-    body = encode(metrics_registry(runtime_of(request)))
+    body = encode(metrics_registry(runtime))
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
@@ -16,6 +16,7 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,14 @@ class PageModel(BaseModel, Generic[T]):
     per_page: int
     total: int
     pages: int
+
+
+def page_model(found: Slice[T], convert: Callable[[T], M]) -> PageModel[M]:
+    """A page as the API answers it, each item converted to its JSON model."""
+    return PageModel[M](
+        items=[convert(item) for item in found.items],
+        page=found.page,
+        per_page=found.per_page,
+        total=found.total,
+        pages=found.pages,
+    )

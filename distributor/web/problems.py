@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import http
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -42,6 +44,8 @@ class FieldProblem(BaseModel):
     parameter: str | None = None
     # Where the parameter is: path, query or header.
     location: str | None = None
+    # The line of an uploaded file the problem is on, when it is one row's.
+    line: int | None = None
 
 
 class Problem(BaseModel):
@@ -62,6 +66,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     }
     for status in (400, 401, 403, 404, 409, 422)
 }
+LINE_PREFIX = re.compile(r"^line (\d+): ")
+
+
+class FieldRefusal(Exception):
+    """A refusal of the core, tied to the part of the request that caused it."""
+
+    def __init__(self, status: int, detail: str, errors: Sequence[FieldProblem]) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = list(errors)
 
 
 def is_api(request: Request) -> bool:
@@ -105,6 +120,48 @@ def status_of(exc: DistributorError) -> int:
     if isinstance(exc, InvalidStateError):
         return 409
     return 422
+
+
+def refusal(
+    status: int,
+    detail: str,
+    *,
+    pointer: str | None = None,
+    parameter: str | None = None,
+    location: str | None = None,
+) -> FieldRefusal:
+    """A refusal naming the one field at fault."""
+    blamed = FieldProblem(detail=detail, pointer=pointer, parameter=parameter, location=location)
+    return FieldRefusal(status, detail, [blamed])
+
+
+@contextmanager
+def blaming(
+    *, pointer: str | None = None, parameter: str | None = None, location: str | None = None
+) -> Iterator[None]:
+    """A refusal of the core inside the block names the field at fault: `pointer` into the
+    JSON body, or the `parameter` at `location`. A name in the body that names nothing is
+    content that cannot be processed (422), not a missing resource (404)."""
+    try:
+        yield
+    except DistributorError as exc:
+        status = status_of(exc)
+        if pointer is not None and status == 404:
+            status = 422
+        raise refusal(
+            status, str(exc), pointer=pointer, parameter=parameter, location=location
+        ) from exc
+
+
+def row_problems(problems: Sequence[str], *, pointer: str) -> list[FieldProblem]:
+    """A file's problems ("line 3: ...") each with its line, at the field holding the file."""
+    found = []
+    for text in problems:
+        line = LINE_PREFIX.match(text)
+        found.append(
+            FieldProblem(detail=text, pointer=pointer, line=int(line.group(1)) if line else None)
+        )
+    return found
 
 
 def field_problems(exc: RequestValidationError) -> list[FieldProblem]:
@@ -157,12 +214,19 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     return error_page(request, exc.status_code, detail, **headers)
 
 
+async def _on_field_refusal(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FieldRefusal)
+    if is_api(request):
+        return problem(exc.status, exc.detail, errors=exc.errors)
+    return error_page(request, exc.status, exc.detail)
+
+
 async def _on_refusal(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DistributorError)
     status = status_of(exc)
     if is_api(request):
-        return problem(status, str(exc))
-    return error_page(request, status, str(exc))
+        return problem(status, exc.for_page)
+    return error_page(request, status, exc.for_page)
 
 
 async def _on_anonymous(request: Request, exc: Exception) -> Response:
@@ -196,6 +260,9 @@ async def _on_out_of_range(request: Request, exc: Exception) -> Response:
     # A value the checks let through and the database refused (a number past its column):
     # the request's fault, so a 4xx, never a 500.
     detail = "a value given is out of the range the database holds; give a smaller one"
+    if "NUL" in str(exc):
+        # PostgreSQL's text holds no NUL character, whatever the column.
+        detail = "a value given holds a NUL character (\\u0000), which text may not hold"
     if is_api(request):
         return problem(422, detail)
     return error_page(request, 400, detail)
@@ -206,6 +273,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(DistributorError, _on_refusal)
+    app.add_exception_handler(FieldRefusal, _on_field_refusal)
     app.add_exception_handler(NotAuthenticated, _on_anonymous)
 
 

@@ -1,5 +1,6 @@
-"""What a person does from a release's report: put failed deliveries back in line (after a
-confirmation), look up one recipient's history, and download every delivery as CSV."""
+"""What a person does from a release's report: put failed deliveries back in line, all of a
+state or those of one reason (after a confirmation), look up one recipient's history, and
+download every delivery as CSV."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from distributor.delivery_history import recipient_history
 from distributor.engine.dbclock import read_database_time
-from distributor.errors import DistributorError, NotFoundError
+from distributor.errors import DistributorError, NotFoundError, page_words
 from distributor.models import Send
 from distributor.releases.overview import release_detail
 from distributor.reporting.delivery_export import csv_text, delivery_rows
@@ -25,6 +26,7 @@ from distributor.web.pages import pages_of
 from distributor.web.params import MAX_ID, ReleaseId
 from distributor.web.problems import status_of
 from distributor.web.report_assets import static_url
+from distributor.web.report_reasons import MAX_REASON, group_delivery_ids
 from distributor.web.report_view import precise_time
 from distributor.web.sessions import flash
 
@@ -55,18 +57,30 @@ def retry_confirmation(
     release_id: ReleaseId,
     send_id: SendChoice,
     state: Annotated[RetryState, Query()],
+    reason: Annotated[str | None, Query(max_length=MAX_REASON)] = None,
 ) -> Response:
-    """Ask before putting deliveries back in line: how many, and why they failed."""
+    """Ask before putting deliveries back in line: how many, and why they failed; with a
+    reason, only those of the report's group with that reason."""
     status = _send_of(caller, release_id, send_id)
     with caller.session() as session:
         reasons = [r for r in reasons_not_delivered(session, send_id) if r.state.value == state]
+        if reason is None:
+            count = status.counts.get(DeliveryState(state), 0)
+        else:
+            reasons = [r for r in reasons if r.reason == reason]
+            count = len(
+                group_delivery_ids(
+                    session, send_id=send_id, state=DeliveryState(state), reason=reason
+                )
+            )
     return pages_of(request).render(
         request,
         "report_retry.html.j2",
         {
             "status": status,
             "state": state,
-            "count": status.counts.get(DeliveryState(state), 0),
+            "reason": reason,
+            "count": count,
             "reasons": reasons,
             "back": f"{_report(release_id)}#send-{send_id}",
             "report_css": static_url("report.css"),
@@ -82,21 +96,34 @@ def retry(
     release_id: ReleaseId,
     send_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     state: Annotated[RetryState, Form()],
+    reason: Annotated[str | None, Form(max_length=MAX_REASON)] = None,
 ) -> Response:
-    """The same as `distributor deliveries retry --send N --state STATE`."""
+    """The same as `distributor deliveries retry --send N --state STATE`; with a reason, for
+    the deliveries of the report's group with that reason only."""
     _send_of(caller, release_id, send_id)
     with caller.transaction() as session:
+        chosen = (
+            None
+            if reason is None
+            else group_delivery_ids(
+                session, send_id=send_id, state=DeliveryState(state), reason=reason
+            )
+        )
         count = retry_deliveries(
             session,
             send_id=send_id,
             states=[DeliveryState(state)],
             now=read_database_time(session, caller.runtime.database_clock),
+            delivery_ids=chosen,
         )
     noun = "delivery" if count == 1 else "deliveries"
+    why = f" (“{reason}”)" if reason is not None else ""
     flash(
         request,
-        f"{count} {state} {noun} of send {send_id} put back in line; the workers send them "
-        "within a few seconds (suppressed addresses stay suppressed).",
+        f"{count} {state} {noun} of send {send_id}{why} put back in line; the workers send "
+        "them within a few seconds (suppressed addresses stay suppressed)."
+        if count
+        else f"No {state} delivery of send {send_id}{why} was left to retry.",
     )
     return RedirectResponse(f"{_report(release_id)}#send-{send_id}", status_code=303)
 
@@ -123,7 +150,7 @@ def recipient(
                     if d.send_id in send_ids
                 ]
             except DistributorError as exc:
-                error, status = str(exc), status_of(exc)
+                error, status = page_words(exc), status_of(exc)
     return pages_of(request).render(
         request,
         "report_recipient.html.j2",

@@ -1,7 +1,7 @@
 """The report's and contacts pages' own static files, and the policy that lets them load.
 
-The layout links the app's stylesheet only, so these pages link their own from the page
-body, with a digest in the URL as the layout does. Their scripts poll the server, so their
+The layout links the app's stylesheet; these pages add their own in its head block, with a
+digest in the URL as the layout does. Their scripts poll the server, so their
 Content-Security-Policy adds the site's own scripts and fetches to the app's policy.
 """
 

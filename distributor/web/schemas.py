@@ -5,12 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from distributor.accounts.users import Account
 from distributor.approvals import Approval
 from distributor.releases.overview import ReleaseDetail, ReleaseSummary
 from distributor.status import SendStatus
+
+
+class InputModel(BaseModel):
+    """A request body. Text holding a NUL character is refused, naming its field, whatever
+    the database (PostgreSQL's text cannot hold one, SQLite's would keep it)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _without_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("holds a NUL character (\\u0000), which text may not hold")
+        return value
 
 
 class ReleaseSummaryOut(BaseModel):
@@ -85,7 +98,7 @@ class ReleaseDetailOut(ReleaseSummaryOut):
     send_statuses: list[SendStatusOut]
 
 
-class ApproveIn(BaseModel):
+class ApproveIn(InputModel):
     note: str = Field("", max_length=2000, description="A word for the record.")
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import exists, select
 
 from distributor.accounts import passwords
+from distributor.accounts.tokens import create_api_token
 from distributor.accounts.users import create_user
 from distributor.acting import acting_info
 from distributor.actors import Actor, Role
@@ -26,6 +28,7 @@ from distributor.runtime import Runtime
 from distributor.scheduling import schedule_send
 from distributor.settings import Settings
 from distributor.web.app import create_app
+from distributor.web.problems import PROBLEM_MEDIA_TYPE
 
 SECRET = "a-long-random-secret-key-for-the-web-tests"
 PASSWORD = "correct horse battery staple"
@@ -140,3 +143,25 @@ def release_awaiting_approval(
             batch_size=100,
         )
         return release.id
+
+
+def bearer_for(runtime: Runtime, email: str) -> dict[str, str]:
+    """The Authorization header of a new API token of the account `email`."""
+    admin = Actor("tests", Role.ADMIN)
+    with runtime.sessions(info=acting_info(admin)) as session, session.begin():
+        secret = create_api_token(session, email=email, now=now()).secret
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def problem_of(response: Any, status: int) -> dict[str, Any]:
+    """The problem details (RFC 9457) of an API response with that status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def blamed(problem: dict[str, Any]) -> list[str]:
+    """What each error of a problem names: its pointer into the body, or its parameter."""
+    return [e.get("pointer") or e.get("parameter") for e in problem.get("errors", [])]
